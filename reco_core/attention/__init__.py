@@ -1,0 +1,1 @@
+"""Attention with ReCo's region constraints, computed without any token-pair-sized tensor."""

@@ -1,0 +1,33 @@
+"""Session-wide fixtures: the tiny models (made once per run) and one real ComfyUI server shared by server tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from fixtures.make_tiny_models import TinyModels, make_tiny_models
+from harness.comfy_server import ComfyServer, prepare_base_directory
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> TinyModels:
+    return make_tiny_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def comfy_server(tmp_path_factory, tiny_models) -> ComfyServer:
+    base = tmp_path_factory.mktemp("comfy-base")
+    prepare_base_directory(base, tiny_models.root, [tiny_models.positive, tiny_models.negative])
+    server = ComfyServer(base, base / "server.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing server test shows the end of the server's log beside its own traceback."""
+    outcome = yield
+    report = outcome.get_result()
+    server = item.funcargs.get("comfy_server") if hasattr(item, "funcargs") else None
+    if report.failed and isinstance(server, ComfyServer):
+        report.sections.append(("ComfyUI server log (tail)", server.log_tail()))
