@@ -46,3 +46,56 @@ def test_velocity_matches_on_a_canvas(both_models, tiny_models, timestep):
     with torch.no_grad():
         unhinted = native(latent, t, context, vace_context=vace_context.unsqueeze(1), vace_strength=[0.0])
     assert (unhinted - theirs).abs().max().item() > 1e-2
+
+
+def tiny_reco_lora(diffusers_model, rank: int = 4, seed: int = 3) -> dict[str, torch.Tensor]:
+    """A ReCo-style LoRA (PEFT keys, .default, no alpha) on every target of every DiT and VACE block."""
+    generator = torch.Generator().manual_seed(seed)
+    targets = ("self_attn.q", "self_attn.k", "self_attn.v", "self_attn.o",
+               "cross_attn.q", "cross_attn.k", "cross_attn.v", "cross_attn.o", "ffn.0", "ffn.2")
+    config = diffusers_model.config
+    lora = {}
+    for tree, count in (("blocks", config.num_layers), ("vace_blocks", len(config.vace_layers))):
+        for index in range(count):
+            for module in targets:
+                fan_in = config.ffn_dim if module == "ffn.2" else 128
+                fan_out = config.ffn_dim if module == "ffn.0" else 128
+                lora[f"{tree}.{index}.{module}.lora_A.default.weight"] = torch.randn(rank, fan_in, generator=generator) / fan_in**0.5
+                lora[f"{tree}.{index}.{module}.lora_B.default.weight"] = 0.2 * torch.randn(fan_out, rank, generator=generator)
+    return lora
+
+
+def test_velocity_matches_with_a_converted_lora_applied(tiny_models, tmp_path):
+    from harness.comfy_inprocess import import_comfy
+
+    from reco_core.weights.lora_keys import convert_lora
+    from reco_core.weights.lora_merge import merge_lora
+
+    comfy = import_comfy()
+    diffusers = WanVACETransformer3DModel.from_pretrained(tiny_models.diffusers_transformer).float().eval()
+    lora = tiny_reco_lora(diffusers)
+    strength = 0.8
+
+    patcher = comfy.sd.load_diffusion_model(str(tiny_models.vace))
+    patched, _ = comfy.sd.load_lora_for_models(patcher, None, convert_lora(lora, to="comfy"), strength, 0.0)
+    patched.patch_model()
+    native = patched.model.diffusion_model.float().eval()
+    assert merge_lora(diffusers, lora, strength) == len(lora) // 2
+
+    generator = torch.Generator().manual_seed(11)
+    latent = torch.randn(CANVAS_LATENT, generator=generator)
+    vace_context = torch.randn((1, 96, *CANVAS_LATENT[2:]), generator=generator)
+    context = load_text_embeddings(tiny_models.positive).embeds
+    t = torch.tensor([640.0])
+    with torch.no_grad():
+        ours = diffusers(hidden_states=latent, timestep=t, encoder_hidden_states=context,
+                         control_hidden_states=vace_context,
+                         control_hidden_states_scale=torch.ones(len(diffusers.config.vace_layers)),
+                         return_dict=False)[0]
+        theirs = native(latent, t, context, vace_context=vace_context.unsqueeze(1), vace_strength=[1.0])
+        patched.unpatch_model()
+        unpatched = patcher.model.diffusion_model(latent, t, context, vace_context=vace_context.unsqueeze(1),
+                                                  vace_strength=[1.0])
+    assert (ours - theirs).abs().max().item() <= 1e-4
+    # The LoRA really changed the prediction, by much more than the tolerance.
+    assert (unpatched - theirs).abs().max().item() > 1e-2
