@@ -1,0 +1,340 @@
+"""Region-aware attention on ReCo's side-by-side canvas, computed without any token-pair-sized tensor.
+
+At full size the canvas has 65,520 tokens, so a dense N x N score or mask tensor is 4.3 G elements per head. Every
+function here therefore works from length-N token sets (see :mod:`.canvas_tokens`) and delegates the quadratic part to
+fused attention kernels, gathering and scattering queries by index:
+
+* :func:`region_constrained_attention` keeps target-edit queries from copying the source-edit keys (an inference-time
+  counterpart of the region constraint ReCo trains with), via a single broadcast key-bias row.
+* :func:`modulated_attention` is VideoGrain's score modulation, rewritten as a merge of key-subset attentions.
+* :func:`centroid_attention_scores` is the per-layer score of ReCo's training loss L_attn, built on key centroids.
+
+All attention inputs follow torch SDPA: (batch, heads, tokens, head_dim).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .canvas_tokens import canvas_masks, check_canvas_length, check_region
+
+DEFAULT_SCORE_CHUNK_ELEMENTS = 2**26
+"""Scores materialized at once by the blocked passes (256 MiB in fp32): memory stays bounded however large N gets."""
+
+
+def region_constrained_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    region: torch.Tensor,
+    strength: float,
+    scale: float | None = None,
+) -> torch.Tensor:
+    """Canvas self-attention in which target-edit queries are steered away from source-edit keys.
+
+    For each query in the target half inside ``region``, the unnormalized attention weight exp(s) of every key in the
+    source half inside ``region`` is multiplied by (1 - strength) and the row is renormalized. Strength 0 is plain
+    attention (returned from the very same SDPA call); strength 1 gives those keys exactly zero probability, so the
+    edited object cannot be copied from the source. All other queries are untouched.
+
+    Multiplying weights by (1 - strength) is adding log(1 - strength) to the scores, and that bias depends on the key
+    only. So the constrained queries run one SDPA call with a single (1, 1, 1, N) bias row that the kernel broadcasts,
+    and the remaining queries run a plain SDPA call: nothing token-pair sized is ever allocated. Rows never become
+    fully masked, because target-half keys are never biased, even when ``region`` is all ones.
+
+    Args:
+        q, k, v: (B, heads, N, head_dim) canvas tokens, N = F * H * 2W.
+        region: (F, H, W) bool edit mask on the per-half token grid, aligned with the source half.
+        strength: in [0, 1].
+        scale: score scale as in torch SDPA (default 1 / sqrt(head_dim)).
+
+    Returns:
+        (B, heads, N, v_head_dim), dtype of ``v``; differentiable like SDPA.
+    """
+    _check_attention_inputs(q, k, v)
+    check_region(region)
+    check_canvas_length(q.shape[2], region, "q")
+    check_canvas_length(k.shape[2], region, "k")
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must lie in [0, 1], got {strength}")
+
+    masks = canvas_masks(region, q.device)
+    constrained = torch.nonzero(masks.target_edit).squeeze(1)
+    if strength == 0.0 or constrained.numel() == 0:
+        return F.scaled_dot_product_attention(q, k, v, scale=scale)
+    free = torch.nonzero(~masks.target_edit).squeeze(1)
+
+    key_bias = -math.inf if strength == 1.0 else math.log1p(-strength)
+    bias_row = torch.zeros(k.shape[2], dtype=q.dtype, device=q.device).masked_fill(masks.source_edit, key_bias)
+
+    out_free = F.scaled_dot_product_attention(q.index_select(2, free), k, v, scale=scale)
+    out_constrained = F.scaled_dot_product_attention(
+        q.index_select(2, constrained), k, v, attn_mask=bias_row.view(1, 1, 1, -1), scale=scale
+    )
+    out = out_free.new_empty(q.shape[:3] + (v.shape[-1],))
+    out.index_copy_(2, free, out_free)
+    out.index_copy_(2, constrained, out_constrained)
+    return out
+
+
+def modulated_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    q_labels: torch.Tensor,
+    k_labels: torch.Tensor,
+    same_region: torch.Tensor,
+    lam: float,
+    scale: float | None = None,
+    score_chunk_elements: int = DEFAULT_SCORE_CHUNK_ELEMENTS,
+) -> torch.Tensor:
+    """VideoGrain-style attention modulation over labelled queries and keys, without a token-pair tensor.
+
+    With raw scores s = scale * q.k and, per query, M and m the maximum and minimum of s over all keys, the score to a
+    key whose region pair (query label, key label) is marked in ``same_region`` becomes s + lam * (M - s); any other
+    score becomes s - lam * (s - m). Softmax then runs over the modified scores.
+
+    Both rules equal (1 - lam) * s + lam * c with c a per-query constant (M or m). A constant inside a key subset
+    leaves the attention within that subset unchanged, so for every query label the result is two plain attentions,
+    over the "same" keys and over the others, both with scale (1 - lam) * scale, merged by their log-sum-exps
+    shifted by lam * M and lam * m. M and m come from a pass over blocks of at most ``score_chunk_elements``
+    scores. Works for self-attention (labels from :func:`.canvas_tokens.canvas_labels`) and cross-attention alike.
+
+    Inference only: the fused kernels do not differentiate their log-sum-exp output, so gradients through the merge
+    would be silently incomplete; calling this with grad enabled on inputs that require grad raises.
+
+    Args:
+        q: (B, heads, Nq, head_dim); k, v: (B, heads, Nk, head_dim) and (B, heads, Nk, v_head_dim).
+        q_labels, k_labels: integer region label per query (Nq,) and per key (Nk,), values in [0, R).
+        same_region: (R, R) bool; entry [a, b] marks query label a and key label b as the same region.
+        lam: modulation strength in [0, 1]; 0 is plain attention (see :func:`videograin_lambda`).
+        scale: score scale as in torch SDPA (default 1 / sqrt(head_dim)).
+        score_chunk_elements: memory bound of the extremum pass, in score elements.
+
+    Returns:
+        (B, heads, Nq, v_head_dim) in the dtype of ``v``.
+    """
+    _check_attention_inputs(q, k, v)
+    regions = _check_same_region(same_region)
+    _check_labels(q_labels, q.shape[2], regions, "q_labels")
+    _check_labels(k_labels, k.shape[2], regions, "k_labels")
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"lam must lie in [0, 1], got {lam}")
+    if score_chunk_elements < 1:
+        raise ValueError(f"score_chunk_elements must be positive, got {score_chunk_elements}")
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+        raise RuntimeError("modulated_attention is inference-only; call it under torch.no_grad()")
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1])
+    if lam == 0.0:
+        return F.scaled_dot_product_attention(q, k, v, scale=scale)
+
+    row_max, row_min = _score_extremes(q, k, scale, score_chunk_elements)
+    q_labels = q_labels.to(q.device)
+    key_same = same_region.to(q.device)[:, k_labels.to(q.device)]
+    subset_scale = (1.0 - lam) * scale
+    out = torch.empty(q.shape[:3] + (v.shape[-1],), dtype=v.dtype, device=q.device)
+    for label in torch.unique(q_labels).tolist():
+        rows = torch.nonzero(q_labels == label).squeeze(1)
+        q_rows = q.index_select(2, rows)
+        parts = []
+        for keys_mask, anchor in ((key_same[label], row_max), (~key_same[label], row_min)):
+            keys = torch.nonzero(keys_mask).squeeze(1)
+            if keys.numel() == 0:
+                continue
+            part_out, part_lse = _attention_with_lse(
+                q_rows, k.index_select(2, keys), v.index_select(2, keys), subset_scale, score_chunk_elements
+            )
+            parts.append((part_out, part_lse + lam * anchor.index_select(2, rows)))
+        out.index_copy_(2, rows, _merge_two_subsets(parts))
+    return out
+
+
+def videograin_lambda(t: float, region_fraction: float, self_attention: bool) -> float:
+    """VideoGrain's modulation strength lam = xi(t) * (1 - region_fraction).
+
+    xi(t) = 0.3 t^5 for self-attention and t^5 for cross-attention, with t the normalized diffusion time (1 = pure
+    noise, 0 = clean), so modulation fades out fast as the layout settles; small regions get stronger modulation.
+    VideoGrain applies it during the first 15 of 50 steps only; that schedule is the caller's choice.
+    """
+    if not 0.0 <= t <= 1.0:
+        raise ValueError(f"t must lie in [0, 1], got {t}")
+    if not 0.0 <= region_fraction <= 1.0:
+        raise ValueError(f"region_fraction must lie in [0, 1], got {region_fraction}")
+    xi = (0.3 if self_attention else 1.0) * t**5
+    return xi * (1.0 - region_fraction)
+
+
+def centroid_attention_scores(q: torch.Tensor, k: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """Per-layer score of ReCo's attention-space loss L_attn (the trainer averages it over layers).
+
+    Using key centroids instead of attention maps keeps the loss linear in N. Per batch item and head:
+
+    * kLin = mean of source-half keys inside ``region``, kLout = mean of source-half keys outside,
+      kRout = mean of target-half keys outside; the queries are the target-half tokens inside ``region``.
+    * Score1 = mean over those queries of (p_in - p_out), p = softmax([q.kLin, q.kLout] / sqrt(head_dim)).
+    * Score2 = mean over the same queries of (p_Lout - p_Rout), p = softmax([q.kLout, q.kRout] / sqrt(head_dim)),
+      only when ``region`` is not all ones (otherwise there are no outside keys to compare).
+
+    Returned: Score1 + Score2 (Score1 alone for an all-ones mask), averaged over heads and then over the batch, as a
+    float32 scalar. Minimizing it makes edit-region queries look away from the source object and, for context, toward
+    the target half's own surroundings rather than the source's. q and k must be taken after normalization and RoPE,
+    as the attention layer sees them.
+
+    Edge cases: an empty ``region`` returns a constant 0 (there are no queries). For an all-ones ``region`` kLout is
+    the mean of an empty set, taken as the zero vector, so Score1 then compares q.kLin against 0; callers that follow
+    the method's "no region loss for style edits" should skip such samples.
+
+    Args:
+        q, k: (B, heads, N, head_dim) canvas tokens, N = F * H * 2W.
+        region: (F, H, W) bool edit mask on the per-half token grid.
+    """
+    for name, tensor in (("q", q), ("k", k)):
+        if tensor.dim() != 4:
+            raise ValueError(f"{name} must have shape (B, heads, N, head_dim), got {tuple(tensor.shape)}")
+    if q.shape != k.shape:
+        raise ValueError(f"q and k must have the same shape, got {tuple(q.shape)} and {tuple(k.shape)}")
+    check_region(region)
+    check_canvas_length(q.shape[2], region, "q")
+
+    masks = canvas_masks(region, q.device)
+    queries = torch.nonzero(masks.target_edit).squeeze(1)
+    if queries.numel() == 0:
+        return torch.zeros((), dtype=torch.float32, device=q.device)
+    full_mask = not bool(masks.source_rest.any())
+
+    member = torch.stack((masks.source_edit, masks.source_rest, masks.target_rest), dim=1).float()
+    mean_weights = (member / member.sum(dim=0).clamp(min=1)).to(k.dtype)  # counts in fp32: bf16 cannot hold them
+    centroids = torch.matmul(k.transpose(-1, -2), mean_weights)  # (B, heads, head_dim, 3): kLin, kLout, kRout
+    logits = torch.matmul(q.index_select(2, queries), centroids).float() / math.sqrt(q.shape[-1])
+
+    in_vs_out = torch.softmax(logits[..., (0, 1)], dim=-1)
+    score = (in_vs_out[..., 0] - in_vs_out[..., 1]).mean(dim=2)
+    if not full_mask:
+        left_vs_right = torch.softmax(logits[..., (1, 2)], dim=-1)
+        score = score + (left_vs_right[..., 0] - left_vs_right[..., 1]).mean(dim=2)
+    return score.mean(dim=1).mean(dim=0)
+
+
+def _attention_with_lse(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, score_chunk_elements: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Attention output and its float32 log-sum-exp of scaled scores, shape (B, heads, Nq), from a fused kernel.
+
+    Where no fused kernel reports the log-sum-exp (other devices, or CPU with a distinct value head_dim), the output
+    comes from torch SDPA, with whatever backend it picks there, and the log-sum-exp from a chunked pass.
+    """
+    if q.device.type == "cpu" and q.shape[-1] == v.shape[-1]:
+        return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, scale=scale)
+    if q.device.type == "cuda":
+        out, lse = torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, None, True, scale=scale)[:2]
+        return out, lse[..., : q.shape[2]].float()
+    out = F.scaled_dot_product_attention(q, k, v, scale=scale)
+    return out, _chunked_logsumexp(q, k, scale, score_chunk_elements)
+
+
+def _chunked_logsumexp(q: torch.Tensor, k: torch.Tensor, scale: float, score_chunk_elements: int) -> torch.Tensor:
+    """log sum_j exp(scale * q.k_j) per query in float32 (B, heads, Nq), accumulated over score blocks."""
+    total = q.new_full(q.shape[:3], -math.inf, dtype=torch.float32)
+
+    def update(rows: slice, scores: torch.Tensor) -> None:
+        total[..., rows] = torch.logaddexp(total[..., rows], torch.logsumexp(scores.float(), dim=-1))
+
+    _for_each_score_block(q, k, scale, score_chunk_elements, update)
+    return total
+
+
+def _score_extremes(
+    q: torch.Tensor, k: torch.Tensor, scale: float, score_chunk_elements: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-query maximum and minimum of the scaled scores over all keys, float32 (B, heads, Nq)."""
+    row_max = q.new_full(q.shape[:3], -math.inf, dtype=torch.float32)
+    row_min = q.new_full(q.shape[:3], math.inf, dtype=torch.float32)
+
+    def update(rows: slice, scores: torch.Tensor) -> None:
+        row_max[..., rows] = torch.maximum(row_max[..., rows], scores.amax(dim=-1).float())
+        row_min[..., rows] = torch.minimum(row_min[..., rows], scores.amin(dim=-1).float())
+
+    _for_each_score_block(q, k, scale, score_chunk_elements, update)
+    return row_max, row_min
+
+
+def _for_each_score_block(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    scale: float,
+    score_chunk_elements: int,
+    update: Callable[[slice, torch.Tensor], None],
+) -> None:
+    """Call ``update(query slice, scaled scores (B, heads, query block, key block))`` over all query-key pairs.
+
+    Blocks are about square, with at most ``score_chunk_elements`` scores each (at least one query-key pair per batch
+    item and head): square blocks keep the matmuls efficient, whereas thin key chunks spanning all queries would
+    re-read every query once per chunk. Each block is handed over as a temporary, so it is freed before the next one
+    is computed and the peak stays at one block.
+    """
+    pairs_per_score = q.shape[0] * q.shape[1]
+    side = max(1, math.isqrt(max(1, score_chunk_elements // pairs_per_score)))
+    query_step = min(q.shape[2], side)
+    key_step = max(1, score_chunk_elements // (pairs_per_score * query_step))
+    for query_start in range(0, q.shape[2], query_step):
+        rows = slice(query_start, query_start + query_step)
+        scaled_q = q[:, :, rows] * scale
+        for key_start in range(0, k.shape[2], key_step):
+            update(rows, torch.matmul(scaled_q, k[:, :, key_start : key_start + key_step].transpose(-1, -2)))
+
+
+def _merge_two_subsets(parts: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Combine attentions over disjoint key subsets, given each output and its (shifted) log-sum-exp.
+
+    The share of the first subset in the joint softmax is sigmoid(lse_1 - lse_2), so the joint output is a convex
+    blend; with one non-empty subset that subset's output is already the answer.
+    """
+    if len(parts) == 1:
+        return parts[0][0]
+    (out_a, lse_a), (out_b, lse_b) = parts
+    share_a = torch.sigmoid(lse_a - lse_b).unsqueeze(-1)
+    return (out_b.float() + share_a * (out_a.float() - out_b.float())).to(out_a.dtype)
+
+
+def _check_attention_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    """Raise a ValueError naming the argument when q, k, v do not form an SDPA-style batch."""
+    for name, tensor in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(tensor, torch.Tensor) or tensor.dim() != 4:
+            shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+            raise ValueError(f"{name} must have shape (B, heads, N, head_dim), got {shape}")
+    if k.shape[:3] != v.shape[:3]:
+        raise ValueError(f"k and v must agree in (B, heads, N), got {tuple(k.shape)} and {tuple(v.shape)}")
+    if q.shape[:2] != k.shape[:2] or q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q and k must agree in B, heads and head_dim, got {tuple(q.shape)} and {tuple(k.shape)}")
+
+
+def _check_same_region(same_region: torch.Tensor) -> int:
+    """Return R of an (R, R) bool region-pair table, or raise a ValueError."""
+    if (
+        not isinstance(same_region, torch.Tensor)
+        or same_region.dtype != torch.bool
+        or same_region.dim() != 2
+        or same_region.shape[0] != same_region.shape[1]
+        or same_region.shape[0] == 0
+    ):
+        shape = tuple(same_region.shape) if isinstance(same_region, torch.Tensor) else type(same_region).__name__
+        raise ValueError(f"same_region must be a non-empty square (R, R) bool tensor, got {shape}")
+    return same_region.shape[0]
+
+
+def _check_labels(labels: torch.Tensor, length: int, regions: int, name: str) -> None:
+    """Raise a ValueError naming the argument unless ``labels`` holds ``length`` integers in [0, regions)."""
+    if not isinstance(labels, torch.Tensor) or labels.dim() != 1:
+        shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"{name} must be a 1-D integer tensor, got {shape}")
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer labels, got dtype {labels.dtype}")
+    if labels.numel() != length:
+        raise ValueError(f"{name} has {labels.numel()} labels for {length} tokens")
+    if length and (int(labels.min()) < 0 or int(labels.max()) >= regions):
+        raise ValueError(f"{name} values must lie in [0, {regions}) to index same_region")
