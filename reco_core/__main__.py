@@ -7,6 +7,7 @@ import importlib
 import sys
 
 COMMANDS = {
+    "edit": "edit a video from an instruction with ReCo (headless, diffusers)",
     "convert": "convert a ReCo LoRA (.ckpt, weights-only) or any Wan LoRA to a safetensors file ComfyUI loads",
 }
 

@@ -1,0 +1,99 @@
+"""`python -m reco_core edit`: one ReCo edit of a video file, headless, on diffusers.
+
+The instruction comes as saved embeddings (`--prompt-embeds`, written by ReCoSaveConditioning or
+`reco_core.text_embeddings.save_text_embeddings`), or as text with `--prompt` and a UMT5 folder in `--text-encoder`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from ..canvas import FITS, MODES, CanvasSpec
+from ..pipeline import ReCoPipeline, SamplingSettings
+from ..sampling import SAMPLERS
+from ..schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS
+from ..text_embeddings import load_text_embeddings
+from ..video_io import read_video, write_video
+from ..wan_models import ModelFileError, load_transformer, load_vae
+from ..weights.checkpoint import WeightFileError, load_state_dict
+from ..weights.lora_merge import merge_lora
+from .progress import StepProgress
+
+RECO_FPS = 16.0
+EXIT_BAD_INPUT = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("video", type=Path, help="source video file")
+    parser.add_argument("output", type=Path, help="where to write the edited video (.mp4)")
+    parser.add_argument("--transformer", type=Path, required=True,
+                        help="Wan2.1-VACE weights: a ComfyUI single file or a diffusers folder")
+    parser.add_argument("--vae", type=Path, required=True, help="Wan 2.1 VAE: original single file or diffusers folder")
+    parser.add_argument("--prompt-embeds", type=Path, help="saved embeddings of the instruction (.safetensors)")
+    parser.add_argument("--negative-embeds", type=Path, help="saved embeddings of the negative prompt")
+    parser.add_argument("--prompt", help="the instruction as text (needs --text-encoder)")
+    parser.add_argument("--negative-prompt", help="negative prompt as text (needs --text-encoder)")
+    parser.add_argument("--text-encoder", type=Path, help="UMT5 folder (transformers format with tokenizer)")
+    parser.add_argument("--lora", type=Path, help="ReCo LoRA: .ckpt (read weights-only) or .safetensors")
+    parser.add_argument("--lora-strength", type=float, default=1.0)
+    parser.add_argument("--width", type=int, default=832, help="width of each canvas half (multiple of 16)")
+    parser.add_argument("--height", type=int, default=480, help="canvas height (multiple of 16)")
+    parser.add_argument("--length", type=int, default=81, help="canvas frames, 4n+1")
+    parser.add_argument("--start", type=int, default=0, help="first source frame of the canvas window")
+    parser.add_argument("--fit", choices=FITS, default="stretch", help="how the source fills a half")
+    parser.add_argument("--mode", choices=MODES, default="edit")
+    parser.add_argument("--first-frame", type=Path, help="edited first frame (image file) for --mode first_frame")
+    parser.add_argument("--reference", type=Path, help="reference image file for --mode reference")
+    parser.add_argument("--steps", type=int, default=RECO_STEPS)
+    parser.add_argument("--cfg", type=float, default=RECO_CFG)
+    parser.add_argument("--shift", type=float, default=RECO_SHIFT)
+    parser.add_argument("--sampler", choices=sorted(SAMPLERS), default="euler")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fps", type=float, default=RECO_FPS, help="output frame rate (the authors write 16)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
+
+
+def _embeddings(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if args.prompt_embeds:
+        positive = load_text_embeddings(args.prompt_embeds).embeds
+        negative = load_text_embeddings(args.negative_embeds).embeds if args.negative_embeds else None
+        return positive, negative
+    if args.prompt and args.text_encoder:
+        from ..text_encoder import UMT5TextEncoder
+
+        encoder = UMT5TextEncoder(args.text_encoder, args.device)
+        return encoder.encode(args.prompt), encoder.encode(args.negative_prompt or "")
+    raise ValueError("give the instruction as --prompt-embeds FILE, or as --prompt TEXT with --text-encoder DIR.")
+
+
+def _image(path: Path | None) -> torch.Tensor | None:
+    return None if path is None else read_video(path, max_frames=1)[0]
+
+
+def run(args: argparse.Namespace) -> int:
+    dtype = getattr(torch, args.dtype)
+    try:
+        source, _ = read_video(args.video, max_frames=args.start + args.length)  # only the window is needed
+        spec = CanvasSpec(half_width=args.width, height=args.height, length=args.length, fit=args.fit)
+        settings = SamplingSettings(steps=args.steps, cfg=args.cfg, shift=args.shift, sampler=args.sampler,
+                                    seed=args.seed)
+        positive, negative = _embeddings(args)
+        transformer = load_transformer(args.transformer, dtype)
+        if args.lora:
+            merge_lora(transformer, load_state_dict(args.lora), args.lora_strength)
+        pipeline = ReCoPipeline(transformer, load_vae(args.vae, dtype), args.device)
+        with StepProgress("ReCo edit") as progress:
+            result = pipeline.edit(source, positive, negative, spec, settings, args.mode,
+                                   _image(args.first_frame), _image(args.reference), start=args.start,
+                                   on_step=progress.update)
+        write_video(args.output, result.edited, args.fps)
+    except (ValueError, FileNotFoundError, ModelFileError, WeightFileError) as error:
+        print(f"reco_core edit: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"wrote {args.output} ({result.edited.shape[0]} frames, {result.edited.shape[2]}x{result.edited.shape[1]})")
+    return 0

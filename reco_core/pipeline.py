@@ -1,0 +1,140 @@
+"""ReCo's headless edit on diffusers' Wan VACE transformer: canvas -> VACE context -> joint denoising -> right half.
+
+Both halves start from pure noise and are denoised together with one timestep for every token; the source reaches the
+model only through the VACE context (RECO_METHOD.md, Inference). Noise, sigmas and latent normalization follow
+ComfyUI's conventions, so a headless edit and a node graph with the same seed take the same steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from .canvas import Canvas, CanvasSpec, Mode, build_canvas, restore
+from .region_map import region_map
+from .sampling import SAMPLERS, guided, initial_latent
+from .schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS, TIMESTEP_SCALE, flow_sigmas
+from .vace_context import WAN21_LATENT_MEAN, WAN21_LATENT_STD, empty_latent_shape, vace_context
+
+StepHook = Callable[[int, int, torch.Tensor], None]  # (step, total, region map (T, h, w)) -> None; may raise to cancel
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """The authors' defaults: flow-matching Euler, shift 5, 50 steps, CFG 5."""
+
+    steps: int = RECO_STEPS
+    cfg: float = RECO_CFG
+    shift: float = RECO_SHIFT
+    sampler: str = "euler"
+    seed: int = 0
+    denoise: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {self.sampler!r}.")
+
+
+@dataclass
+class EditResult:
+    edited: torch.Tensor  # (F, H, W, 3) right half at the source's size and frame count
+    regenerated_source: torch.Tensor  # the left half, same geometry
+    canvas: torch.Tensor  # the decoded canvas (length, H, 2W, 3)
+    region_maps: list[torch.Tensor] = field(default_factory=list)  # per step, (T, h, w) in [0, 1]
+
+
+class WanVaceCodec:
+    """diffusers' Wan VAE with ComfyUI's conventions: frames (F, H, W, 3) in [0, 1] <-> raw latents (1, 16, T, h, w)."""
+
+    def __init__(self, vae, device: torch.device, dtype: torch.dtype):
+        self.vae, self.device, self.dtype = vae.to(device), device, dtype
+
+    @torch.no_grad()
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        pixels = (frames * 2 - 1).permute(3, 0, 1, 2).unsqueeze(0).to(self.device, self.vae.dtype)
+        return self.vae.encode(pixels).latent_dist.mode().float()
+
+    @torch.no_grad()
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        pixels = self.vae.decode(latent.to(self.device, self.vae.dtype)).sample.float()
+        return ((pixels[0].permute(1, 2, 3, 0) + 1) / 2).clamp(0, 1).cpu()
+
+
+def normalize_latent(latent: torch.Tensor) -> torch.Tensor:
+    mean, std = (torch.tensor(v, dtype=latent.dtype, device=latent.device).view(1, -1, 1, 1, 1)
+                 for v in (WAN21_LATENT_MEAN, WAN21_LATENT_STD))
+    return (latent - mean) / std
+
+
+def denormalize_latent(latent: torch.Tensor) -> torch.Tensor:
+    mean, std = (torch.tensor(v, dtype=latent.dtype, device=latent.device).view(1, -1, 1, 1, 1)
+                 for v in (WAN21_LATENT_MEAN, WAN21_LATENT_STD))
+    return latent * std + mean
+
+
+def comfy_noise(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """The initial noise ComfyUI draws for a seed (CPU generator seeded with torch.manual_seed, float32)."""
+    return torch.randn(shape, generator=torch.manual_seed(seed), dtype=torch.float32, device="cpu")
+
+
+class ReCoPipeline:
+    def __init__(self, transformer, vae, device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self.transformer = transformer.to(self.device)
+        self.codec = WanVaceCodec(vae, self.device, vae.dtype)
+
+    def _velocity(self, context: torch.Tensor, prompt: torch.Tensor):
+        dtype = self.transformer.dtype
+        scale = torch.ones(len(self.transformer.config.vace_layers), device=self.device, dtype=dtype)
+
+        @torch.no_grad()
+        def velocity(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            out = self.transformer(
+                hidden_states=x.to(dtype), timestep=(sigma * TIMESTEP_SCALE).reshape(1).to(self.device, dtype),
+                encoder_hidden_states=prompt.to(self.device, dtype), control_hidden_states=context.to(dtype),
+                control_hidden_states_scale=scale, return_dict=False,
+            )[0]
+            return out.float()
+
+        return velocity
+
+    def edit(
+        self,
+        source: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        negative_embeds: torch.Tensor | None = None,
+        spec: CanvasSpec = CanvasSpec(),
+        settings: SamplingSettings = SamplingSettings(),
+        mode: Mode = "edit",
+        edited_first_frame: torch.Tensor | None = None,
+        reference_image: torch.Tensor | None = None,
+        start: int = 0,
+        on_step: StepHook | None = None,
+    ) -> EditResult:
+        canvas: Canvas = build_canvas(source, spec, mode, edited_first_frame, reference_image, start)
+        context = vace_context(self.codec.encode, canvas.control, canvas.mask, canvas.reference)
+        model_context = context.model_context().to(self.device)
+        shape = empty_latent_shape(spec.height, spec.width, spec.length, reference=canvas.reference is not None)
+        sigmas = flow_sigmas(settings.steps, settings.shift, settings.denoise)
+        x = initial_latent(comfy_noise(shape, settings.seed), sigmas).to(self.device)
+
+        maps: list[torch.Tensor] = []
+
+        def record(step: int, total: int, x0_hat: torch.Tensor, _x: torch.Tensor) -> None:
+            maps.append(region_map(x0_hat[:, :, context.trim:])[0].cpu())
+            if on_step:
+                on_step(step, total, maps[-1])
+
+        velocity = guided(self._velocity(model_context, prompt_embeds),
+                          self._velocity(model_context, negative_embeds) if negative_embeds is not None else None,
+                          settings.cfg)
+        latent = SAMPLERS[settings.sampler](velocity, x, sigmas.to(self.device), callback=record)
+        decoded = self.codec.decode(denormalize_latent(latent[:, :, context.trim:]))
+        return EditResult(
+            edited=restore(decoded, canvas.geometry, "right"),
+            regenerated_source=restore(decoded, canvas.geometry, "left"),
+            canvas=decoded,
+            region_maps=maps,
+        )
