@@ -321,3 +321,34 @@ def _check_pixels(frames: torch.Tensor, name: str) -> None:
         )
     if not frames.is_floating_point():
         raise ValueError(f"{name} has dtype {frames.dtype}; pass floats in [0, 1], e.g. x.float() / 255.")
+
+
+def place_source_mask(mask: torch.Tensor, geometry: CanvasGeometry) -> torch.Tensor:
+    """A mask aligned with the source clip -> the same mask on the canvas's half grid, (length, H, half_width).
+
+    It goes through exactly what the frames went through (window, repeated last frame, fit boxes), so a region drawn on
+    the source lands on the same pixels of both halves. A single-frame mask applies to every frame; cropped-away parts
+    drop out and padding is 0.
+    """
+    if not isinstance(mask, torch.Tensor) or mask.ndim != 3:
+        shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(f"region mask must be shaped (frames, height, width), got {shape}.")
+    frames, height, width = mask.shape
+    expected = (geometry.source_height, geometry.source_width)
+    if (height, width) != expected:
+        raise ValueError(
+            f"region mask is {width}x{height} but the source is {expected[1]}x{expected[0]}: "
+            "draw or load the mask at the source video's size."
+        )
+    if frames == 1:
+        mask = mask.expand(geometry.source_frames, height, width)
+    elif frames != geometry.source_frames:
+        raise ValueError(
+            f"region mask has {frames} frames but the source has {geometry.source_frames}: "
+            "give one mask per source frame, or a single mask for all frames."
+        )
+    window = mask[geometry.start:geometry.start + geometry.frames_used].float().unsqueeze(-1)
+    out = torch.zeros((geometry.frames_used, geometry.height, geometry.half_width, 1), device=mask.device)
+    placed = _paste(window, geometry.source_box, geometry.half_box, out)[..., 0]
+    repeats = placed[-1:].expand(geometry.length - geometry.frames_used, -1, -1)
+    return torch.cat([placed, repeats]).clamp(0, 1)

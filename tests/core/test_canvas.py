@@ -220,3 +220,27 @@ def test_build_errors_name_the_argument_and_the_fix(call, words):
         call()
     for word in words:
         assert word in str(error.value)
+
+
+@pytest.mark.parametrize("fit", ["stretch", "crop", "pad"])
+def test_source_mask_lands_where_the_source_pixels_land(fit):
+    from reco_core.canvas import place_source_mask
+
+    generator = torch.Generator().manual_seed(2)
+    mask = (torch.rand(6, 24, 40, generator=generator) > 0.5).float()
+    spec = CanvasSpec(half_width=32, height=32, length=9, fit=fit)
+    as_frames = build_canvas(mask.unsqueeze(-1).expand(-1, -1, -1, 3).contiguous(), spec)
+    placed = place_source_mask(mask, as_frames.geometry)
+    assert placed.shape == (9, 32, 32)
+    assert torch.allclose(placed, as_frames.control[:, :, :32, 0].clamp(0, 1), atol=1e-6)
+
+
+def test_source_mask_errors_name_the_mismatch():
+    from reco_core.canvas import place_source_mask
+
+    geometry = build_canvas(torch.rand(6, 24, 40, 3), CanvasSpec(half_width=32, height=32, length=9)).geometry
+    with pytest.raises(ValueError, match="source is 40x24"):
+        place_source_mask(torch.ones(6, 20, 40), geometry)
+    with pytest.raises(ValueError, match="source has 6"):
+        place_source_mask(torch.ones(5, 24, 40), geometry)
+    assert place_source_mask(torch.ones(1, 24, 40), geometry).shape == (9, 32, 32)
