@@ -19,4 +19,4 @@ run:
 	  exec $(PY) main.py --listen 127.0.0.1 --port $(PORT) --disable-auto-launch $(CPU_FLAG)
 
 test:
-	@comfy="$$($(SETUP))" && COMFYUI_DIR="$$comfy" $(PY) -m pytest -c tests/pytest.ini $(PYTEST_ARGS) $(TESTS)
+	@comfy="$$($(SETUP) --with-browser)" && COMFYUI_DIR="$$comfy" $(PY) -m pytest -c tests/pytest.ini $(PYTEST_ARGS) $(TESTS)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .canvas_node import ReCoCanvas
 from .conditioning_files import ReCoLoadConditioning, ReCoSaveConditioning
+from .lora_loader import ReCoLoRALoader
+from .sampler_node import ReCoSampler
+from .split_node import ReCoSplit
 
 
 class ReCoExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [ReCoSaveConditioning, ReCoLoadConditioning]
+        return [ReCoLoRALoader, ReCoCanvas, ReCoSampler, ReCoSplit, ReCoSaveConditioning, ReCoLoadConditioning]
 
 
 async def comfy_entrypoint() -> ReCoExtension:

@@ -352,3 +352,16 @@ def place_source_mask(mask: torch.Tensor, geometry: CanvasGeometry) -> torch.Ten
     placed = _paste(window, geometry.source_box, geometry.half_box, out)[..., 0]
     repeats = placed[-1:].expand(geometry.length - geometry.frames_used, -1, -1)
     return torch.cat([placed, repeats]).clamp(0, 1)
+
+
+def restore_mask(mask: torch.Tensor, geometry: CanvasGeometry) -> torch.Tensor:
+    """A (length, H, half_width) mask on the half grid (e.g. a region map) -> the source's frames and size.
+
+    The inverse of `place_source_mask`, done as `restore` does it for frames.
+    """
+    expected = (geometry.length, geometry.height, geometry.half_width)
+    if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != expected:
+        shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(f"mask must be shaped {expected} (frames, height, half width of the canvas), got {shape}.")
+    out = torch.zeros((geometry.frames_used, geometry.source_height, geometry.source_width, 1), device=mask.device)
+    return _paste(mask[:geometry.frames_used].float().unsqueeze(-1), geometry.half_box, geometry.source_box, out)[..., 0]

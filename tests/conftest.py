@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fixtures.make_tiny_models import TinyModels, make_tiny_models
 from harness.comfy_server import ComfyServer, prepare_base_directory
+from harness.sample_video import write_sample_video
 
 
 @pytest.fixture(scope="session")
@@ -14,9 +17,15 @@ def tiny_models(tmp_path_factory) -> TinyModels:
 
 
 @pytest.fixture(scope="session")
-def comfy_server(tmp_path_factory, tiny_models) -> ComfyServer:
+def source_video(tmp_path_factory) -> Path:
+    """A small synthetic clip (a square moving over a gradient), 7 frames of 56x40 at 24 fps, through real ffmpeg."""
+    return write_sample_video(tmp_path_factory.mktemp("videos") / "source.mp4")
+
+
+@pytest.fixture(scope="session")
+def comfy_server(tmp_path_factory, tiny_models, source_video) -> ComfyServer:
     base = tmp_path_factory.mktemp("comfy-base")
-    prepare_base_directory(base, tiny_models.root, [tiny_models.positive, tiny_models.negative])
+    prepare_base_directory(base, tiny_models.root, [tiny_models.positive, tiny_models.negative, source_video])
     server = ComfyServer(base, base / "server.log")
     server.start()
     yield server

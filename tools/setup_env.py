@@ -6,10 +6,13 @@ installs ComfyUI's requirements and this package, and links the package into Com
 records what was installed, so a second run does nothing and takes about a second.
 
 Run with the system Python 3.11: `python3.11 tools/setup_env.py`. Prints the ComfyUI directory as its last line.
+`make test` adds `--with-browser`: the browser tests need Debian's Chromium (Playwright, installed with the `test`
+extra, drives it; it never downloads a browser of its own), which is installed through apt when missing.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -31,6 +34,8 @@ COMFYUI_VERSION = "0.3.75"
 PACKAGE_LINK_NAME = "reco-video-edit"
 STAMP = VENV / ".reco-setup.json"
 CPU_SHIM = REPO / "tools" / "cpu_only_torchvision.py"
+# Debian's package; tests/harness/browser.py launches exactly this binary.
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 def log(message: str) -> None:
@@ -153,6 +158,37 @@ def link_into_custom_nodes(comfy: Path) -> None:
     link.symlink_to(REPO, target_is_directory=True)
 
 
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def ensure_chromium() -> None:
+    """Install Debian's Chromium when it is missing: the only browser this machine can get (no browser downloads).
+
+    Without root or apt the browser tests skip and say why; in CI a failed install stops the set-up, since the browser
+    tests would fail there anyway. apt's output is shown only when it fails: stdout carries the ComfyUI folder.
+    """
+    if CHROMIUM.exists():
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        log(f"{CHROMIUM} is missing and cannot be installed here ({'no apt-get' if apt is None else 'not root'}); "
+            "browser tests will skip (and fail in CI). "
+            "Install it with: sudo apt-get install --no-install-recommends chromium")
+        return
+    log("installing Debian's chromium for the browser tests (apt-get, once)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in ([apt, "-q", "update"], [apt, "-q", "install", "-y", "--no-install-recommends", "chromium"]):
+        done = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if done.returncode != 0:
+            print(done.stdout[-4000:], file=sys.stderr)
+            message = f"`{' '.join(command)}` failed; the browser tests need {CHROMIUM}"
+            if in_ci():
+                sys.exit(message)
+            log(f"{message}: they will skip")
+            return
+
+
 def fingerprint(comfy: Path, cuda: bool) -> str:
     digest = hashlib.sha256()
     for path in (comfy / "requirements.txt", REPO / "pyproject.toml", CPU_SHIM, Path(__file__)):
@@ -162,6 +198,9 @@ def fingerprint(comfy: Path, cuda: bool) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--with-browser", action="store_true", help="also install Chromium for the browser tests")
+    options = parser.parse_args()
     ensure_venv()
     comfy = comfyui_dir()
     if comfy == EMBEDDED_COMFYUI:
@@ -176,6 +215,8 @@ def main() -> None:
         install_cpu_shim(cuda)
         STAMP.write_text(json.dumps({"fingerprint": wanted, "cuda": cuda, "comfyui": str(comfy)}))
     link_into_custom_nodes(comfy)
+    if options.with_browser:
+        ensure_chromium()
     print(comfy)
 
 

@@ -29,7 +29,8 @@ SAFETENSORS_SUFFIX = ".safetensors"
 # and hand-written checkpoints ("model"). They are unwrapped only when the outer dict is not itself all tensors.
 _WRAPPER_KEYS = ("state_dict", "module", "model")
 
-_UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
+# torch words a refused object two ways: an unknown global, or a global from a module it blocks outright (os, ...).
+_UNSAFE_GLOBAL = re.compile(r"(?:Unsupported global|unsupported GLOBAL): GLOBAL (\S+)|unsupported GLOBAL (\S+) whose module")
 # torch's refusal text opens with advice to retry with weights_only=False; only the unpickler's own reason is shown.
 _UNPICKLER_REASON = re.compile(r"WeightsUnpickler error:\s*(.+)")
 
@@ -100,7 +101,8 @@ def _load_pickle(file: Path) -> object:
         unsafe = _UNSAFE_GLOBAL.search(str(err))
         if unsafe:
             raise WeightFileError(
-                f"refusing to load {file}: besides tensors it holds the Python object {unsafe.group(1)}, and "
+                f"refusing to load {file}: besides tensors it holds the Python object "
+                f"{unsafe.group(1) or unsafe.group(2)}, and "
                 "unpickling objects can run arbitrary code, so only weights-only loading is allowed. Fix: on a "
                 "machine where you trust the file, convert it once to .safetensors (or re-save only its tensors), "
                 "or get a .safetensors release of the weights."

@@ -244,3 +244,13 @@ def test_source_mask_errors_name_the_mismatch():
     with pytest.raises(ValueError, match="source has 6"):
         place_source_mask(torch.ones(5, 24, 40), geometry)
     assert place_source_mask(torch.ones(1, 24, 40), geometry).shape == (9, 32, 32)
+
+
+def test_restore_mask_inverts_place_source_mask_for_stretch_at_equal_size():
+    from reco_core.canvas import place_source_mask, restore_mask
+
+    mask = (torch.rand(6, 32, 32, generator=torch.Generator().manual_seed(4)) > 0.5).float()
+    geometry = build_canvas(torch.rand(6, 32, 32, 3), CanvasSpec(half_width=32, height=32, length=9)).geometry
+    assert torch.equal(restore_mask(place_source_mask(mask, geometry), geometry), mask)
+    with pytest.raises(ValueError, match="half width"):
+        restore_mask(torch.zeros(9, 32, 64), geometry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -37,12 +38,20 @@ def test_convert_writes_comfy_keys(tmp_path):
     assert keys and all(k.startswith("diffusion_model.") and ".default." not in k for k in keys)
 
 
-def test_convert_refuses_a_pickle_that_would_run_code(tmp_path):
+class _MakesFolder:
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, ("MARKER",))
+
+
+@pytest.mark.parametrize("payload", [_RunsCode, _MakesFolder], ids=["builtins.exec", "os.mkdir"])
+def test_convert_refuses_a_pickle_that_would_run_code(tmp_path, payload):
     forged, target = tmp_path / "forged.ckpt", tmp_path / "out.safetensors"
     marker = tmp_path / "MARKER"
-    torch.save({"blocks.0.self_attn.q.lora_A.default.weight": _RunsCode()}, forged)
+    torch.save({"blocks.0.self_attn.q.lora_A.default.weight": payload()}, forged)
     done = subprocess.run([sys.executable, "-m", "reco_core", "convert", str(forged), str(target)],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 2
-    assert "forged.ckpt" in done.stderr
+    assert "forged.ckpt" in done.stderr and "refusing" in done.stderr and "runs" not in done.stdout
     assert not marker.exists() and not target.exists()

@@ -22,3 +22,22 @@ def import_comfy():
     import comfy.utils
 
     return comfy
+
+
+PACKAGE_NAME = "reco_video_edit_under_test"
+
+
+def import_package():
+    """This repository imported the way ComfyUI imports a custom-node folder (after `import_comfy`)."""
+    import importlib.util
+
+    from harness.comfy_server import REPO
+
+    import_comfy()
+    if PACKAGE_NAME not in sys.modules:
+        spec = importlib.util.spec_from_file_location(PACKAGE_NAME, REPO / "__init__.py",
+                                                      submodule_search_locations=[str(REPO)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[PACKAGE_NAME] = module
+        spec.loader.exec_module(module)
+    return sys.modules[PACKAGE_NAME]

@@ -154,6 +154,15 @@ class ComfyServer:
             raise
         return answer["prompt_id"]
 
+    def history(self, prompt_id: str, timeout: float = 10) -> dict:
+        """The prompt's history entry; the server stores it just after sending the final websocket message."""
+        deadline = time.monotonic() + timeout
+        while True:
+            entry = self.get_json(f"/history/{prompt_id}").get(prompt_id)
+            if entry or time.monotonic() > deadline:
+                return entry or {}
+            time.sleep(0.05)
+
     def interrupt(self) -> None:
         self.request("/interrupt", {})
 
@@ -177,8 +186,7 @@ class ComfyServer:
                 if on_message:
                     on_message(message)
                 if message["type"] in ("execution_success", "execution_error", "execution_interrupted"):
-                    history = self.get_json(f"/history/{prompt_id}").get(prompt_id, {})
-                    return RunResult(prompt_id, message["type"], messages, history)
+                    return RunResult(prompt_id, message["type"], messages, self.history(prompt_id))
             raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout}s:\n{self.log_tail()}")
         finally:
             socket_.close()

@@ -1,0 +1,23 @@
+"""Checks that the MODEL and CONDITIONING wired into a ReCo node are what ReCo needs, with errors that say the fix."""
+
+from __future__ import annotations
+
+
+def require_vace_model(model, input_name: str = "model") -> None:
+    """ReCo's canvas is conditioned through VACE: a T2V/I2V Wan (or any other model) cannot run it."""
+    diffusion_model = getattr(getattr(model, "model", None), "diffusion_model", None)
+    if diffusion_model is None or not hasattr(diffusion_model, "vace_blocks"):
+        kind = type(diffusion_model).__name__ if diffusion_model is not None else type(model).__name__
+        raise ValueError(
+            f"{input_name}: this is a {kind}, not a Wan2.1-VACE model. ReCo needs the VACE model: load "
+            "wan2.1_vace_1.3B_fp16.safetensors with UNETLoader (a T2V or I2V Wan file will not work)."
+        )
+
+
+def require_vace_conditioning(conditioning, input_name: str) -> None:
+    """Without vace_frames the model would see an all-zero control stream and edit nothing."""
+    if not conditioning or any("vace_frames" not in options for _, options in conditioning):
+        raise ValueError(
+            f"{input_name}: this conditioning carries no VACE context. Connect the {input_name} output of "
+            "ReCoCanvas (or WanVaceToVideo) here, not the text encoder's output directly."
+        )

@@ -1,0 +1,54 @@
+"""The attention-mask hook ReCoSampler installs on a cloned native Wan model for one sampling run.
+
+ComfyUI calls `transformer_options["optimized_attention_override"]` for every attention of the Wan model, VACE blocks
+included, with q, k, v as (B, tokens, heads x head_dim). This hook recognises the canvas self-attentions (query and
+key length equal the canvas token count; cross-attention keys have the text length), and during the chosen steps
+hands them to reco_core's region-constrained attention. Everything else, and every step outside the range, goes to
+the previous override or the backend unchanged, so with the constraint off the numbers are the native ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ..reco_core.attention.region_attention import region_constrained_attention
+
+
+@dataclass
+class RegionConstraint:
+    """Mutable per-run state: the token-grid region (None until known), strength and step range, current step."""
+
+    tokens: int
+    strength: float
+    first_step: int
+    end_step: int
+    region: torch.Tensor | None = None  # (T, h, w) bool on one half's token grid, reference frame rows included
+    step: int = 0
+    calls: int = field(default=0)  # constrained attention calls, for tests and logs
+
+    def active(self) -> bool:
+        return (self.region is not None and self.strength > 0 and bool(self.region.any())
+                and self.first_step <= self.step < self.end_step)
+
+
+def attention_override(constraint: RegionConstraint, previous=None):
+    def override(func, q, k, v, heads, mask=None, attn_precision=None, skip_reshape=False,
+                 skip_output_reshape=False, **kwargs):
+        token_axis = 2 if skip_reshape else 1
+        canvas_self_attention = q.shape[token_axis] == k.shape[token_axis] == constraint.tokens
+        if not (canvas_self_attention and mask is None and constraint.active()):
+            if previous is not None:
+                return previous(func, q, k, v, heads, mask=mask, attn_precision=attn_precision,
+                                skip_reshape=skip_reshape, skip_output_reshape=skip_output_reshape, **kwargs)
+            return func(q, k, v, heads, mask=mask, attn_precision=attn_precision, skip_reshape=skip_reshape,
+                        skip_output_reshape=skip_output_reshape, **kwargs)
+        if not skip_reshape:
+            q, k, v = (t.unflatten(-1, (heads, -1)).transpose(1, 2) for t in (q, k, v))
+        region = constraint.region.to(q.device)
+        out = region_constrained_attention(q, k, v, region, constraint.strength)
+        constraint.calls += 1
+        return out if skip_output_reshape else out.transpose(1, 2).flatten(2)
+
+    return override

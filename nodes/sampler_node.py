@@ -1,0 +1,163 @@
+"""ReCoSampler: samples the canvas on the native Wan-VACE model with ReCo's defaults and optional region constraints.
+
+It runs ComfyUI's own sampling (every sampler and scheduler) on a clone of the MODEL with the flow shift applied by
+core's ModelSamplingSD3, so with the constraint off it is bit-identical to ModelSamplingSD3 + KSampler. The region hook
+and the step callback live on that clone only and vanish with it. Each step's denoised estimate yields ReCo's region
+map (where the two halves differ), output as a MASK and used by the automatic mode to find the edit region.
+"""
+
+from __future__ import annotations
+
+import comfy.model_management
+import comfy.sample
+import comfy.samplers
+import comfy.utils
+import latent_preview
+import torch
+from comfy_api.latest import io
+from comfy_extras.nodes_model_advanced import ModelSamplingSD3
+
+from ..reco_core.canvas import place_source_mask
+from ..reco_core.region_map import estimate_region_mask, region_map, region_map_to_pixels
+from ..reco_core.regions import PATCH_SIZE, latent_grid_to_token_grid, pixel_mask_to_token_grid
+from ..reco_core.schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS
+from .canvas_type import LATENT_KEY, CanvasLayout
+from .model_checks import require_vace_conditioning, require_vace_model
+from .region_hook import RegionConstraint, attention_override
+
+REGION_MODES = ("off", "mask", "auto")
+
+
+def canvas_tokens(latent: torch.Tensor) -> int:
+    frames, height, width = latent.shape[-3:]
+    return frames * -(-height // PATCH_SIZE) * -(-width // PATCH_SIZE)
+
+
+def mask_region(region_mask: torch.Tensor, layout: CanvasLayout) -> torch.Tensor:
+    """A source-aligned MASK -> the token grid of one half, with empty rows for a leading reference frame."""
+    tokens = pixel_mask_to_token_grid(place_source_mask(region_mask, layout.geometry))
+    return _with_reference_rows(tokens, layout.trim)
+
+
+def _with_reference_rows(tokens: torch.Tensor, trim: int) -> torch.Tensor:
+    return torch.cat([torch.zeros((trim, *tokens.shape[1:]), dtype=torch.bool), tokens]) if trim else tokens
+
+
+class ReCoSampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ReCoSampler",
+            display_name="ReCo Sampler",
+            category="ReCo",
+            description="Denoises both halves of the ReCo canvas jointly (ReCo defaults: Euler, 50 steps, CFG 5, "
+            "shift 5). Optionally keeps the edited region from copying the source object (region constraint), from "
+            "a mask or found automatically. Outputs the latent and the region map.",
+            inputs=[
+                io.Model.Input("model", tooltip="Wan2.1-VACE model (UNETLoader), with the ReCo LoRA applied."),
+                io.Conditioning.Input("positive", tooltip="positive output of ReCoCanvas."),
+                io.Conditioning.Input("negative", tooltip="negative output of ReCoCanvas."),
+                io.Latent.Input("latent", tooltip="latent output of ReCoCanvas (the empty canvas)."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Noise seed; both halves start from this noise."),
+                io.Int.Input("steps", default=RECO_STEPS, min=1, max=10000, tooltip="Sampling steps (ReCo: 50)."),
+                io.Float.Input("cfg", default=RECO_CFG, min=0.0, max=100.0, step=0.1, round=0.01,
+                               tooltip="Classifier-free guidance scale (ReCo: 5)."),
+                io.Combo.Input("sampler_name", options=comfy.samplers.KSampler.SAMPLERS, default="euler",
+                               tooltip="Any ComfyUI sampler; ReCo uses euler (uni_pc with 30 steps also works)."),
+                io.Combo.Input("scheduler", options=comfy.samplers.KSampler.SCHEDULERS, default="simple",
+                               tooltip="Sigma schedule; simple is the flow-matching schedule ReCo uses."),
+                io.Float.Input("shift", default=RECO_SHIFT, min=0.0, max=100.0, step=0.01,
+                               tooltip="Flow shift sigma' = shift*s/(1+(shift-1)*s) (ReCo: 5)."),
+                io.Float.Input("denoise", default=1.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="1 regenerates both halves from pure noise, as ReCo does."),
+                io.Combo.Input("region_mode", options=list(REGION_MODES), default="off",
+                               tooltip="off: plain ReCo (no mask needed). mask: constrain the region of region_mask. "
+                               "auto: estimate the region from the first steps' region map, constrain the rest."),
+                io.Float.Input("constraint_strength", default=1.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="How much edited-region queries are kept from attending to the source "
+                               "object: 0 no effect, 1 blocks it."),
+                io.Float.Input("constraint_start", default=0.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="Fraction of the steps after which the constraint starts."),
+                io.Float.Input("constraint_end", default=1.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="Fraction of the steps after which the constraint stops."),
+                io.Int.Input("auto_steps", default=5, min=1, max=1000,
+                             tooltip="region_mode auto: steps whose region maps estimate the region."),
+                io.Float.Input("auto_threshold", default=0.5, min=0.0, max=1.0, step=0.01,
+                               tooltip="region_mode auto: region map level counted as edited."),
+                io.Mask.Input("region_mask", optional=True,
+                              tooltip="region_mode mask: the edit region, aligned with the source frames "
+                              "(one per frame, or one for all)."),
+            ],
+            outputs=[
+                io.Latent.Output(display_name="latent", tooltip="The sampled canvas, ready for VAEDecode "
+                                 "(a reference frame is already trimmed)."),
+                io.Mask.Output(display_name="region_map", tooltip="Where the edited half differs from the "
+                               "regenerated source half at the last step, per canvas frame, half-canvas size."),
+            ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, steps: int, constraint_start: float, constraint_end: float, **_) -> bool | str:
+        if constraint_start > constraint_end:
+            return "constraint_start must not be after constraint_end."
+        return True
+
+    @classmethod
+    def execute(cls, model, positive, negative, latent, seed: int, steps: int, cfg: float, sampler_name: str,
+                scheduler: str, shift: float, denoise: float, region_mode: str, constraint_strength: float,
+                constraint_start: float, constraint_end: float, auto_steps: int, auto_threshold: float,
+                region_mask=None) -> io.NodeOutput:
+        require_vace_model(model)
+        require_vace_conditioning(positive, "positive")
+        require_vace_conditioning(negative, "negative")
+        layout: CanvasLayout | None = latent.get(LATENT_KEY)
+        if region_mode != "off" and layout is None:
+            raise ValueError("latent: region constraints need the latent output of ReCoCanvas (it carries the "
+                             "canvas layout); connect that latent, or set region_mode to off.")
+        if region_mode == "mask" and region_mask is None:
+            raise ValueError("region_mask: region_mode is mask but no mask is connected; connect one or use auto.")
+        trim = layout.trim if layout else 0
+
+        patched = ModelSamplingSD3().patch(model, shift)[0]
+        samples = latent["samples"]
+        constraint = RegionConstraint(tokens=canvas_tokens(samples), strength=constraint_strength,
+                                      first_step=round(constraint_start * steps), end_step=round(constraint_end * steps))
+        if region_mode == "mask":
+            constraint.region = mask_region(region_mask, layout)
+        if region_mode != "off":
+            options = patched.model_options.setdefault("transformer_options", {})
+            options["optimized_attention_override"] = attention_override(
+                constraint, options.get("optimized_attention_override"))
+
+        maps: list[torch.Tensor] = []
+        preview = latent_preview.prepare_callback(patched, steps)
+
+        def on_step(step: int, x0: torch.Tensor, x: torch.Tensor, total: int) -> None:
+            comfy.model_management.throw_exception_if_processing_interrupted()
+            maps.append(region_map(x0[:, :, trim:].float()).mean(0).cpu())
+            constraint.step = step + 1
+            if region_mode == "auto" and len(maps) == auto_steps:
+                estimated = estimate_region_mask(torch.stack(maps), threshold=auto_threshold)
+                constraint.region = _with_reference_rows(latent_grid_to_token_grid(estimated), trim)
+            preview(step, x0, x, total)
+
+        samples = comfy.sample.fix_empty_latent_channels(patched, samples)
+        noise = comfy.sample.prepare_noise(samples, seed, latent.get("batch_index"))
+        sampled = comfy.sample.sample(
+            patched, noise, steps, cfg, sampler_name, scheduler, positive, negative, samples, denoise=denoise,
+            noise_mask=latent.get("noise_mask"), callback=on_step, disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED,
+            seed=seed,
+        )
+        out = latent.copy()
+        out["samples"] = sampled[:, :, trim:]
+        if layout:
+            out[LATENT_KEY] = CanvasLayout(layout.geometry, trim=0)
+        return io.NodeOutput(out, cls._region_map_output(maps, sampled, trim))
+
+    @staticmethod
+    def _region_map_output(maps: list[torch.Tensor], sampled: torch.Tensor, trim: int) -> torch.Tensor:
+        final = maps[-1] if maps else region_map(sampled[:, :, trim:].float()).mean(0)
+        frames = (final.shape[0] - 1) * 4 + 1
+        height, width = final.shape[1] * 8, final.shape[2] * 8
+        return region_map_to_pixels(final, frames=frames, height=height, width=width)

@@ -1,0 +1,60 @@
+"""API-format graphs for server tests, built from small pieces so each test changes only what it is about."""
+
+from __future__ import annotations
+
+SIZE = dict(width=32, height=32, length=9)
+
+
+def loaders(tiny_models, video_name: str, unet_name: str | None = None) -> dict:
+    return {
+        "unet": {"class_type": "UNETLoader",
+                 "inputs": {"unet_name": unet_name or tiny_models.vace.name, "weight_dtype": "default"}},
+        "vae": {"class_type": "VAELoader", "inputs": {"vae_name": tiny_models.vae.name}},
+        "pos": {"class_type": "ReCoLoadConditioning", "inputs": {"file": tiny_models.positive.name}},
+        "neg": {"class_type": "ReCoLoadConditioning", "inputs": {"file": tiny_models.negative.name}},
+        "load": {"class_type": "LoadVideo", "inputs": {"file": video_name}},
+        "parts": {"class_type": "GetVideoComponents", "inputs": {"video": ["load", 0]}},
+    }
+
+
+def canvas(mode: str = "edit", **overrides) -> dict:
+    inputs = {"source_frames": ["parts", 0], "vae": ["vae", 0], "positive": ["pos", 0], "negative": ["neg", 0],
+              **SIZE, "fit": "stretch", "mode": mode, "start_frame": 0}
+    return {"canvas": {"class_type": "ReCoCanvas", "inputs": {**inputs, **overrides}}}
+
+
+def reco_sampler(model=("unet", 0), seed: int = 7, steps: int = 2, **overrides) -> dict:
+    inputs = {"model": list(model), "positive": ["canvas", 0], "negative": ["canvas", 1], "latent": ["canvas", 2],
+              "seed": seed, "steps": steps, "cfg": 5.0, "sampler_name": "euler", "scheduler": "simple",
+              "shift": 5.0, "denoise": 1.0, "region_mode": "off", "constraint_strength": 1.0,
+              "constraint_start": 0.0, "constraint_end": 1.0, "auto_steps": 1, "auto_threshold": 0.5}
+    return {"sampler": {"class_type": "ReCoSampler", "inputs": {**inputs, **overrides}}}
+
+
+def native_sampler(model=("unet", 0), seed: int = 7, steps: int = 2) -> dict:
+    return {
+        "shift": {"class_type": "ModelSamplingSD3", "inputs": {"model": list(model), "shift": 5.0}},
+        "ksampler": {"class_type": "KSampler", "inputs": {
+            "model": ["shift", 0], "seed": seed, "steps": steps, "cfg": 5.0, "sampler_name": "euler",
+            "scheduler": "simple", "positive": ["canvas", 0], "negative": ["canvas", 1], "latent_image": ["canvas", 2],
+            "denoise": 1.0}},
+    }
+
+
+def save_latent(source: tuple[str, int], prefix: str, node: str = "save_latent") -> dict:
+    return {node: {"class_type": "SaveLatent", "inputs": {"samples": list(source), "filename_prefix": prefix}}}
+
+
+def decode_split_save(source: tuple[str, int], prefix: str) -> dict:
+    return {
+        "decode": {"class_type": "VAEDecode", "inputs": {"samples": list(source), "vae": ["vae", 0]}},
+        "split": {"class_type": "ReCoSplit", "inputs": {"canvas_frames": ["decode", 0], "canvas": ["canvas", 3]}},
+        "video": {"class_type": "CreateVideo", "inputs": {"images": ["split", 0], "fps": ["parts", 2]}},
+        "save": {"class_type": "SaveVideo", "inputs": {
+            "video": ["video", 0], "filename_prefix": prefix, "format": "mp4", "codec": "h264"}},
+    }
+
+
+def reco_edit(tiny_models, video_name: str, prefix: str = "video/reco", **sampler_overrides) -> dict:
+    return {**loaders(tiny_models, video_name), **canvas(), **reco_sampler(**sampler_overrides),
+            **decode_split_save(("sampler", 0), prefix)}

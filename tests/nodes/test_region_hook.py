@@ -1,0 +1,88 @@
+"""The attention hook as ComfyUI calls it: through optimized_attention and inside a native Wan-VACE forward."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import torch
+
+from harness.comfy_inprocess import PACKAGE_NAME, import_package
+from reco_core.attention.canvas_tokens import canvas_masks
+from reco_core.text_embeddings import load_text_embeddings
+
+GRID = (3, 4, 5)  # per-half token grid: frames, rows, columns
+HEADS, HEAD_DIM = 2, 16
+
+
+@pytest.fixture(scope="module")
+def hook():
+    import_package()
+    return importlib.import_module(f"{PACKAGE_NAME}.nodes.region_hook")
+
+
+def region() -> torch.Tensor:
+    mask = torch.zeros(GRID, dtype=torch.bool)
+    mask[:, 1:3, 1:4] = True
+    return mask
+
+
+def test_strength_one_gives_zero_attention_from_target_edit_queries_to_source_edit_keys(hook):
+    from comfy.ldm.modules.attention import optimized_attention
+
+    tokens = GRID[0] * GRID[1] * GRID[2] * 2
+    constraint = hook.RegionConstraint(tokens=tokens, strength=1.0, first_step=0, end_step=10, region=region())
+    parts = canvas_masks(region())
+    generator = torch.Generator().manual_seed(0)
+    q = torch.randn(1, tokens, HEADS * HEAD_DIM, generator=generator)
+    k = torch.randn(1, tokens, HEADS * HEAD_DIM, generator=generator)
+    # Probe values: every channel of a head is 1 on source-edit keys and 0 elsewhere, so the output IS the
+    # attention mass each query puts on the source edit region.
+    v = parts.source_edit.float().view(1, tokens, 1).expand(1, tokens, HEADS * HEAD_DIM).contiguous()
+    options = {"optimized_attention_override": hook.attention_override(constraint)}
+
+    constrained = optimized_attention(q, k, v, heads=HEADS, transformer_options=options)
+    plain = optimized_attention(q, k, v, heads=HEADS, transformer_options={})
+    assert constraint.calls == 1
+    assert bool((constrained[0, parts.target_edit] == 0).all())
+    assert float(plain[0, parts.target_edit].min()) > 0
+    # Queries outside the target edit region are untouched.
+    others = ~parts.target_edit
+    assert torch.allclose(constrained[0, others], plain[0, others], atol=1e-5)
+
+
+def test_hook_is_inactive_outside_its_step_range_and_for_cross_attention(hook):
+    from comfy.ldm.modules.attention import optimized_attention
+
+    tokens = GRID[0] * GRID[1] * GRID[2] * 2
+    constraint = hook.RegionConstraint(tokens=tokens, strength=1.0, first_step=2, end_step=4, region=region())
+    options = {"optimized_attention_override": hook.attention_override(constraint)}
+    q = torch.randn(1, tokens, HEADS * HEAD_DIM)
+    text = torch.randn(1, 7, HEADS * HEAD_DIM)
+    optimized_attention(q, q, q, heads=HEADS, transformer_options=options)  # step 0: before the range
+    optimized_attention(q, text, text, heads=HEADS, transformer_options=options)  # cross-attention
+    constraint.step = 4
+    optimized_attention(q, q, q, heads=HEADS, transformer_options=options)  # after the range
+    assert constraint.calls == 0
+    constraint.step = 3
+    optimized_attention(q, q, q, heads=HEADS, transformer_options=options)
+    assert constraint.calls == 1
+
+
+def test_hook_engages_on_every_canvas_self_attention_of_a_native_vace_forward(hook, tiny_models):
+    import comfy.sd
+
+    net = comfy.sd.load_diffusion_model(str(tiny_models.vace)).model.diffusion_model.float()
+    latent = torch.randn(1, 16, 3, 8, 20)  # per-half token grid 3 x 4 x 5
+    tokens = 3 * 4 * 10
+    constraint = hook.RegionConstraint(tokens=tokens, strength=1.0, first_step=0, end_step=1, region=region())
+    context = load_text_embeddings(tiny_models.positive).embeds
+    vace = torch.randn(1, 1, 96, 3, 8, 20)
+    options = {"optimized_attention_override": hook.attention_override(constraint)}
+    with torch.no_grad():
+        hooked = net(latent, torch.tensor([500.0]), context, vace_context=vace, vace_strength=[1.0],
+                     transformer_options=options)
+        plain = net(latent, torch.tensor([500.0]), context, vace_context=vace, vace_strength=[1.0])
+    blocks = len(net.blocks) + len(net.vace_blocks)
+    assert constraint.calls == blocks
+    assert (hooked - plain).abs().max() > 1e-4
