@@ -26,25 +26,37 @@ def both_models(tiny_models):
     return native, diffusers
 
 
+def canvas_inputs(tiny_models, seed: int):
+    """A random canvas latent, VACE context and the saved prompt, all of the canvas's shape."""
+    generator = torch.Generator().manual_seed(seed)
+    latent = torch.randn(CANVAS_LATENT, generator=generator)
+    vace_context = torch.randn((1, 96, *CANVAS_LATENT[2:]), generator=generator)
+    return latent, vace_context, load_text_embeddings(tiny_models.positive).embeds
+
+
+@torch.no_grad()
+def diffusers_velocity(model, latent, t, context, vace_context):
+    scale = torch.ones(len(model.config.vace_layers))
+    return model(hidden_states=latent, timestep=t, encoder_hidden_states=context, control_hidden_states=vace_context,
+                 control_hidden_states_scale=scale, return_dict=False)[0]
+
+
+@torch.no_grad()
+def native_velocity(net, latent, t, context, vace_context, strength: float = 1.0):
+    return net(latent, t, context, vace_context=vace_context.unsqueeze(1), vace_strength=[strength])
+
+
 @pytest.mark.parametrize("timestep", [999.0, 500.0, 31.0])
 def test_velocity_matches_on_a_canvas(both_models, tiny_models, timestep):
     native, diffusers = both_models
-    generator = torch.Generator().manual_seed(int(timestep))
-    latent = torch.randn(CANVAS_LATENT, generator=generator)
-    vace_context = torch.randn((1, 96, *CANVAS_LATENT[2:]), generator=generator)
-    context = load_text_embeddings(tiny_models.positive).embeds
+    latent, vace_context, context = canvas_inputs(tiny_models, int(timestep))
     t = torch.tensor([timestep])
-    with torch.no_grad():
-        ours = diffusers(hidden_states=latent, timestep=t, encoder_hidden_states=context,
-                         control_hidden_states=vace_context,
-                         control_hidden_states_scale=torch.ones(len(diffusers.config.vace_layers)),
-                         return_dict=False)[0]
-        theirs = native(latent, t, context, vace_context=vace_context.unsqueeze(1), vace_strength=[1.0])
+    ours = diffusers_velocity(diffusers, latent, t, context, vace_context)
+    theirs = native_velocity(native, latent, t, context, vace_context)
     assert ours.shape == theirs.shape == CANVAS_LATENT
     assert (ours - theirs).abs().max().item() <= 1e-4
     # The VACE branch matters: without it the prediction moves by far more than the tolerance.
-    with torch.no_grad():
-        unhinted = native(latent, t, context, vace_context=vace_context.unsqueeze(1), vace_strength=[0.0])
+    unhinted = native_velocity(native, latent, t, context, vace_context, strength=0.0)
     assert (unhinted - theirs).abs().max().item() > 1e-2
 
 
@@ -82,20 +94,12 @@ def test_velocity_matches_with_a_converted_lora_applied(tiny_models, tmp_path):
     native = patched.model.diffusion_model.float().eval()
     assert merge_lora(diffusers, lora, strength) == len(lora) // 2
 
-    generator = torch.Generator().manual_seed(11)
-    latent = torch.randn(CANVAS_LATENT, generator=generator)
-    vace_context = torch.randn((1, 96, *CANVAS_LATENT[2:]), generator=generator)
-    context = load_text_embeddings(tiny_models.positive).embeds
+    latent, vace_context, context = canvas_inputs(tiny_models, 11)
     t = torch.tensor([640.0])
-    with torch.no_grad():
-        ours = diffusers(hidden_states=latent, timestep=t, encoder_hidden_states=context,
-                         control_hidden_states=vace_context,
-                         control_hidden_states_scale=torch.ones(len(diffusers.config.vace_layers)),
-                         return_dict=False)[0]
-        theirs = native(latent, t, context, vace_context=vace_context.unsqueeze(1), vace_strength=[1.0])
-        patched.unpatch_model()
-        unpatched = patcher.model.diffusion_model(latent, t, context, vace_context=vace_context.unsqueeze(1),
-                                                  vace_strength=[1.0])
+    ours = diffusers_velocity(diffusers, latent, t, context, vace_context)
+    theirs = native_velocity(native, latent, t, context, vace_context)
+    patched.unpatch_model()
+    unpatched = native_velocity(patcher.model.diffusion_model, latent, t, context, vace_context)
     assert (ours - theirs).abs().max().item() <= 1e-4
     # The LoRA really changed the prediction, by much more than the tolerance.
     assert (unpatched - theirs).abs().max().item() > 1e-2
