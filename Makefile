@@ -9,7 +9,7 @@ SETUP := $(PYTHON_SYSTEM) tools/setup_env.py
 # ComfyUI needs --cpu where there is no CUDA.
 CPU_FLAG = $$(nvidia-smi >/dev/null 2>&1 || echo --cpu)
 
-.PHONY: setup run test
+.PHONY: setup run test bench
 
 setup:
 	@$(SETUP) >/dev/null
@@ -20,3 +20,7 @@ run:
 
 test:
 	@comfy="$$($(SETUP) --with-browser)" && COMFYUI_DIR="$$comfy" $(PY) -m pytest -c tests/pytest.ini $(PYTEST_ARGS) $(TESTS)
+
+# Prints the benchmark tables (side-by-side timings on this machine's device; CUDA when present).
+bench: setup
+	@$(PY) -m benchmarks.bench_region_attention
