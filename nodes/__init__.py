@@ -7,13 +7,15 @@ from comfy_api.latest import ComfyExtension, io
 from .canvas_node import ReCoCanvas
 from .conditioning_files import ReCoLoadConditioning, ReCoSaveConditioning
 from .lora_loader import ReCoLoRALoader
+from .region_preview_node import ReCoRegionPreview
 from .sampler_node import ReCoSampler
 from .split_node import ReCoSplit
 
 
 class ReCoExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [ReCoLoRALoader, ReCoCanvas, ReCoSampler, ReCoSplit, ReCoSaveConditioning, ReCoLoadConditioning]
+        return [ReCoLoRALoader, ReCoCanvas, ReCoSampler, ReCoSplit, ReCoRegionPreview, ReCoSaveConditioning,
+                ReCoLoadConditioning]
 
 
 async def comfy_entrypoint() -> ReCoExtension:

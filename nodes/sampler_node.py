@@ -3,7 +3,8 @@
 It runs ComfyUI's own sampling (every sampler and scheduler) on a clone of the MODEL with the flow shift applied by
 core's ModelSamplingSD3, so with the constraint off it is bit-identical to ModelSamplingSD3 + KSampler. The region hook
 and the step callback live on that clone only and vanish with it. Each step's denoised estimate yields ReCo's region
-map (where the two halves differ), output as a MASK and used by the automatic mode to find the edit region.
+map (where the two halves differ), output as a MASK, used by the automatic mode to find the edit region, and
+streamed to the browser step by step (live_region_map).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..reco_core.region_map import estimate_region_mask, region_map, region_map_
 from ..reco_core.regions import PATCH_SIZE, latent_grid_to_token_grid, pixel_mask_to_token_grid
 from ..reco_core.schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS
 from .canvas_type import LATENT_KEY, CanvasLayout
+from .live_region_map import LiveRegionMap
 from .model_checks import require_vace_conditioning, require_vace_model
 from .region_hook import RegionConstraint, attention_override
 
@@ -95,6 +97,7 @@ class ReCoSampler(io.ComfyNode):
                 io.Mask.Output(display_name="region_map", tooltip="Where the edited half differs from the "
                                "regenerated source half at the last step, per canvas frame, half-canvas size."),
             ],
+            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
@@ -132,10 +135,12 @@ class ReCoSampler(io.ComfyNode):
 
         maps: list[torch.Tensor] = []
         preview = latent_preview.prepare_callback(patched, steps)
+        live_map = LiveRegionMap(cls.hidden.unique_id if cls.hidden else None)
 
         def on_step(step: int, x0: torch.Tensor, x: torch.Tensor, total: int) -> None:
             comfy.model_management.throw_exception_if_processing_interrupted()
             maps.append(region_map(x0[:, :, trim:].float()).mean(0).cpu())
+            live_map(step, total, maps[-1])
             constraint.step = step + 1
             if region_mode == "auto" and len(maps) == auto_steps:
                 estimated = estimate_region_mask(torch.stack(maps), threshold=auto_threshold)

@@ -19,7 +19,7 @@ import argparse
 import json
 import urllib.request
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -128,7 +128,7 @@ OUTPUT_PREFIX = "video/ReCo"
 
 # Node ids: API-format graphs and saved links refer to nodes by these, so they stay fixed.
 UNET, CLIP, VAE, VIDEO, LORA, POSITIVE, NEGATIVE, PARTS, CANVAS, SAMPLER = range(1, 11)
-DECODE, SPLIT, CREATE, SAVE, IMAGE = range(11, 16)
+DECODE, SPLIT, CREATE, SAVE, IMAGE, PREVIEW = range(11, 17)
 OVERVIEW_NOTE, CANVAS_NOTE, SAMPLER_NOTE, MODE_NOTE = range(20, 24)
 
 
@@ -222,10 +222,23 @@ def reco_workflow(name: str, mode: str, lora: str, image: ModeImage | None = Non
     return Workflow(name, tuple(nodes))
 
 
+def region_preview_workflow(name: str) -> Workflow:
+    """The edit graph plus ReCoRegionPreview: where the edit happened, played beside the source in the node."""
+    edit = reco_workflow(name, "edit", EDIT_LORA)
+    nodes = [replace(item, inputs={**item.inputs, "region_map": Link(SAMPLER, 1)}) if item.id == SPLIT else item
+             for item in edit.nodes]
+    preview = Node(PREVIEW, "ReCoRegionPreview", 5, {
+        "frames": Link(SPLIT, 0), "region_map": Link(SPLIT, 2), "source": Link(PARTS, 0), "fps": Link(PARTS, 2),
+        "caption": INSTRUCTION,
+    }, size=(640, 560))
+    return Workflow(name, (*nodes, preview))
+
+
 SPECS = (
     reco_workflow("reco_edit", "edit", EDIT_LORA),
     reco_workflow("reco_edit_first_frame", "first_frame", EDIT_LORA, FIRST_FRAME),
     reco_workflow("reco_edit_reference", "reference", REFERENCE_LORA, REFERENCE),
+    region_preview_workflow("reco_region_preview"),
 )
 
 
