@@ -14,7 +14,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from harness.comfy_server import REPO, PromptRejected
-from server.test_native_vace_video import native_vace_graph
+from on_server.test_native_vace_video import native_vace_graph
 
 from reco_core.weights.checkpoint import save_safetensors
 
