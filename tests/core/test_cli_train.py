@@ -1,0 +1,100 @@
+"""`python -m reco_core train CONFIG.toml` wiring: TOML -> manifest check -> cached items -> trainer -> LoRA + plot.
+
+Runs the command's ``run`` in-process on a real dataset folder (H.264 clips through ffmpeg, the tiny VAE, saved
+prompt embeddings) so that the argument handling, the report, the cache fill and the saved files are all real.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from reco_core.cli import train as train_cli
+from reco_core.video_io import write_video
+from reco_core.weights.checkpoint import load_state_dict
+from reco_core.weights.lora_keys import detect_style
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def clip(color: tuple[float, float, float], frames: int = 9) -> torch.Tensor:
+    pixels = torch.linspace(0.2, 0.6, 32).expand(frames, 32, 32).unsqueeze(-1).repeat(1, 1, 1, 3)
+    pixels[:, 8:24, 8:24] = torch.tensor(color)
+    return pixels
+
+
+@pytest.fixture
+def project(tmp_path, tiny_models):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_video(data / "src.mp4", clip((0.9, 0.1, 0.1)), 16)
+    write_video(data / "tar.mp4", clip((0.1, 0.1, 0.9)), 16)
+    mask = torch.zeros(9, 32, 32, 3)
+    mask[:, 8:24, 8:24] = 1.0
+    write_video(data / "mask.mp4", mask, 16)
+    (data / "embeds.safetensors").write_bytes(tiny_models.positive.read_bytes())
+    rows = [
+        {"src_video": "src.mp4", "tar_video": "tar.mp4", "mask_video": "mask.mp4", "task": "replace",
+         "instruction": "Make the red square blue.", "prompt_embeds": "embeds.safetensors"},
+        {"src_video": "src.mp4", "tar_video": "tar.mp4", "task": "style", "instruction": "Make it blue.",
+         "prompt_embeds": "embeds.safetensors"},
+        {"src_video": "src.mp4", "tar_video": "missing.mp4", "instruction": "x"},
+    ]
+    (data / "manifest.json").write_text(json.dumps(rows))
+    config = tmp_path / "train.toml"
+    config.write_text(f"""
+base_model = "{tiny_models.vace}"
+vae = "{tiny_models.vae}"
+dataset = "data"
+cache_dir = "cache"
+output = "out/tiny_reco.safetensors"
+buckets = [[32, 32, 9]]
+device = "cpu"
+rank = 4
+steps = 3
+grad_accumulation = 1
+mixed_precision = "fp32"
+gradient_checkpointing = false
+learning_rate = 1e-3
+checkpoint_every = 2
+""")
+    return config
+
+
+def run(config, resume: bool = False) -> int:
+    parser = argparse.ArgumentParser()
+    train_cli.add_arguments(parser)
+    return train_cli.run(parser.parse_args([str(config), *(["--resume"] if resume else [])]))
+
+
+def test_train_command_writes_a_comfyui_lora_and_a_loss_plot(project, capsys):
+    assert run(project) == 0
+    out = capsys.readouterr().out
+    assert "2 of 3 manifest rows usable, 1 excluded" in out and "missing.mp4" in out
+    lora = project.parent / "out" / "tiny_reco.safetensors"
+    assert detect_style(load_state_dict(lora)) == "comfy"
+    with Image.open(lora.with_suffix(".loss.png")) as image:
+        assert image.format == "PNG"
+    assert any((project.parent / "cache").rglob("*.safetensors"))  # the items were cached before training
+    assert [p.name for p in (project.parent / "out" / "tiny_reco.checkpoints").iterdir()] == ["step-00000002"]
+
+    assert run(project) == train_cli.EXIT_BAD_INPUT  # checkpoints exist: a second run must say --resume
+    assert "set resume" in capsys.readouterr().err
+    assert run(project, resume=True) == 0
+    assert "resumed from step-00000002" in capsys.readouterr().out
+
+
+def test_train_command_rejects_unknown_settings(project, capsys):
+    project.write_text(project.read_text() + 'learning_rat = 1e-4\n')
+    assert run(project) == train_cli.EXIT_BAD_INPUT
+    assert "unknown settings ['learning_rat']" in capsys.readouterr().err
