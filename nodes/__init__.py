@@ -10,12 +10,13 @@ from .lora_loader import ReCoLoRALoader
 from .region_preview_node import ReCoRegionPreview
 from .sampler_node import ReCoSampler
 from .split_node import ReCoSplit
+from .train_lora_node import ReCoTrainLoRA
 
 
 class ReCoExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [ReCoLoRALoader, ReCoCanvas, ReCoSampler, ReCoSplit, ReCoRegionPreview, ReCoSaveConditioning,
-                ReCoLoadConditioning]
+        return [ReCoLoRALoader, ReCoCanvas, ReCoSampler, ReCoSplit, ReCoRegionPreview, ReCoTrainLoRA,
+                ReCoSaveConditioning, ReCoLoadConditioning]
 
 
 async def comfy_entrypoint() -> ReCoExtension:

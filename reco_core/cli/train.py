@@ -122,6 +122,29 @@ def _build_dataset(data: dict[str, Any]):
     return dataset, codec, text_encoder, report.format()
 
 
+PREVIEW_STEPS = 20
+
+
+def _preview_writer(dataset, codec: _LazyCodec, output: Path):
+    """Every preview_every steps: edit the first training clip with the LoRA as trained so far, write an mp4 beside
+    the LoRA, so a run can be judged by eye while it trains."""
+    from ..pipeline import ReCoPipeline, SamplingSettings
+    from ..video_io import read_video, write_video
+
+    row, spec = dataset.rows[0], dataset.spec_for_row(0)
+    source, fps = read_video(dataset.folder / row.src_video, max_frames=spec.length)
+    prompt = dataset[0]["prompt_embeds"].unsqueeze(0)
+
+    def preview(step: int, transformer: torch.nn.Module) -> None:
+        vae = codec.get().vae
+        pipeline = ReCoPipeline(transformer, vae, next(transformer.parameters()).device)
+        result = pipeline.edit(source, prompt, None, spec, SamplingSettings(steps=PREVIEW_STEPS, cfg=1.0))
+        output.parent.mkdir(parents=True, exist_ok=True)
+        write_video(output.with_suffix(f".preview-{step:06d}.mp4"), result.edited, fps or 16.0)
+
+    return preview
+
+
 def run(args: argparse.Namespace) -> int:
     """Train; 0 on success, 2 for a bad config or dataset, 130 when interrupted (complete checkpoints are kept)."""
     from accelerate import PartialState
@@ -145,9 +168,11 @@ def run(args: argparse.Namespace) -> int:
     with state.main_process_first():  # the main process fills the cache; the others then read it
         for index in tqdm(range(len(dataset)), desc="encoding", unit="clip", disable=not state.is_main_process):
             dataset[index]
-    codec.release()
     if text_encoder is not None:
         text_encoder.release()
+    preview = _preview_writer(dataset, codec, config.output) if config.preview_every else None
+    if preview is None:
+        codec.release()
 
     bar = tqdm(total=config.steps, desc="training", unit="step", disable=not state.is_main_process)
 
@@ -156,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items() if k not in ("step", "lr")})
 
     try:
-        result = train(config, dataset, callback=progress)
+        result = train(config, dataset, callback=progress, preview=preview)
     except KeyboardInterrupt:
         say(f"interrupted; continue with --resume from {config.checkpoint_folder}", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -7,14 +7,13 @@ prompt embeddings) so that the argument handling, the report, the cache fill and
 from __future__ import annotations
 
 import argparse
-import json
 
 import pytest
 import torch
 from PIL import Image
 
+from harness.tiny_dataset import write_tiny_dataset
 from reco_core.cli import train as train_cli
-from reco_core.video_io import write_video
 from reco_core.weights.checkpoint import load_state_dict
 from reco_core.weights.lora_keys import detect_style
 
@@ -27,30 +26,9 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def clip(color: tuple[float, float, float], frames: int = 9) -> torch.Tensor:
-    pixels = torch.linspace(0.2, 0.6, 32).expand(frames, 32, 32).unsqueeze(-1).repeat(1, 1, 1, 3)
-    pixels[:, 8:24, 8:24] = torch.tensor(color)
-    return pixels
-
-
 @pytest.fixture
 def project(tmp_path, tiny_models):
-    data = tmp_path / "data"
-    data.mkdir()
-    write_video(data / "src.mp4", clip((0.9, 0.1, 0.1)), 16)
-    write_video(data / "tar.mp4", clip((0.1, 0.1, 0.9)), 16)
-    mask = torch.zeros(9, 32, 32, 3)
-    mask[:, 8:24, 8:24] = 1.0
-    write_video(data / "mask.mp4", mask, 16)
-    (data / "embeds.safetensors").write_bytes(tiny_models.positive.read_bytes())
-    rows = [
-        {"src_video": "src.mp4", "tar_video": "tar.mp4", "mask_video": "mask.mp4", "task": "replace",
-         "instruction": "Make the red square blue.", "prompt_embeds": "embeds.safetensors"},
-        {"src_video": "src.mp4", "tar_video": "tar.mp4", "task": "style", "instruction": "Make it blue.",
-         "prompt_embeds": "embeds.safetensors"},
-        {"src_video": "src.mp4", "tar_video": "missing.mp4", "instruction": "x"},
-    ]
-    (data / "manifest.json").write_text(json.dumps(rows))
+    write_tiny_dataset(tmp_path / "data", tiny_models.positive)
     config = tmp_path / "train.toml"
     config.write_text(f"""
 base_model = "{tiny_models.vace}"
@@ -98,3 +76,15 @@ def test_train_command_rejects_unknown_settings(project, capsys):
     project.write_text(project.read_text() + 'learning_rat = 1e-4\n')
     assert run(project) == train_cli.EXIT_BAD_INPUT
     assert "unknown settings ['learning_rat']" in capsys.readouterr().err
+
+
+def test_train_command_writes_preview_edits_every_n_steps(project):
+    from harness.tiny_dataset import FRAMES, SIZE
+    from harness.video_probe import probe_video
+
+    project.write_text(project.read_text().replace("checkpoint_every = 2", "checkpoint_every = 0") + "preview_every = 2\n")
+    assert run(project) == 0
+    previews = sorted((project.parent / "out").glob("tiny_reco.preview-*.mp4"))
+    assert [p.name for p in previews] == ["tiny_reco.preview-000002.mp4"]
+    facts = probe_video(previews[0])
+    assert (facts.frames, facts.width, facts.height) == (FRAMES, SIZE, SIZE)

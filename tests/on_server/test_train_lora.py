@@ -1,0 +1,60 @@
+"""ReCoTrainLoRA in the real server: trains on a dataset in input/, saves a LoRA both loaders accept."""
+
+from __future__ import annotations
+
+import pytest
+from safetensors.torch import load_file
+
+from harness import graphs
+from harness.comfy_server import PromptRejected
+from harness.tiny_dataset import FRAMES, SIZE, write_tiny_dataset
+
+
+def train_graph(tiny_models, dataset: str, output_name: str) -> dict:
+    return {
+        "vae": {"class_type": "VAELoader", "inputs": {"vae_name": tiny_models.vae.name}},
+        "train": {"class_type": "ReCoTrainLoRA", "inputs": {
+            "base_model": tiny_models.vace.name, "vae": ["vae", 0], "dataset": dataset, "output_name": output_name,
+            "steps": 3, "learning_rate": 1e-3, "rank": 4, "lambda_latent": 1e-3, "lambda_attn": 1e-3,
+            "width": SIZE, "height": SIZE, "length": FRAMES, "grad_accumulation": 1, "precision": "fp32",
+            "gradient_checkpointing": False, "checkpoint_every": 2, "resume": False, "seed": 0}},
+        "plot": {"class_type": "PreviewImage", "inputs": {"images": ["train", 1]}},
+    }
+
+
+def sampled_with(tiny_models, video: str, loader: dict, prefix: str) -> dict:
+    return {**graphs.loaders(tiny_models, video), **loader, **graphs.canvas(),
+            **graphs.reco_sampler(model=("lora", 0), seed=11), **graphs.save_latent(("sampler", 0), prefix)}
+
+
+def test_trained_lora_loads_in_both_loaders_with_equal_results(comfy_server, tiny_models, source_video):
+    write_tiny_dataset(comfy_server.base / "input" / "tiny_dataset", tiny_models.positive)
+    result = comfy_server.run(train_graph(tiny_models, "tiny_dataset", "reco/tiny_trained"), timeout=600)
+    assert result.status == "execution_success", result.error
+    summary, report = result.outputs("train")["text"]
+    assert summary.startswith("reco/tiny_trained.safetensors: 3 steps, 2 clips, 1 bad rows")
+    assert "missing.mp4" in report
+    lora = load_file(comfy_server.base / "models" / "loras" / "reco" / "tiny_trained.safetensors")
+    assert lora and all(key.startswith("diffusion_model.") for key in lora)
+    assert result.outputs("plot")["images"]
+
+    ours = sampled_with(tiny_models, source_video.name, {"lora": {"class_type": "ReCoLoRALoader", "inputs": {
+        "model": ["unet", 0], "lora_name": "reco/tiny_trained.safetensors", "strength": 1.0}}}, "latents/trained_reco")
+    native = sampled_with(tiny_models, source_video.name, {"lora": {"class_type": "LoraLoaderModelOnly", "inputs": {
+        "model": ["unet", 0], "lora_name": "reco/tiny_trained.safetensors", "strength_model": 1.0}}},
+        "latents/trained_native")
+    latents = []
+    for graph in (ours, native):
+        run = comfy_server.run(graph)
+        assert run.status == "execution_success", run.error
+        entry = run.outputs("save_latent")["latents"][0]
+        latents.append(load_file(comfy_server.base / "output" / entry["subfolder"] / entry["filename"])["latent_tensor"])
+    assert bool((latents[0] == latents[1]).all())
+
+
+@pytest.mark.parametrize("dataset", ["../../etc", "/tmp"])
+def test_dataset_outside_the_input_folder_is_refused(comfy_server, tiny_models, dataset):
+    with pytest.raises(PromptRejected) as rejected:
+        comfy_server.queue(train_graph(tiny_models, dataset, "reco/never"), client_id="train-refusal")
+    assert "outside" in str(rejected.value.node_errors["train"])
+    assert comfy_server.is_alive()
