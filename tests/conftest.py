@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from fixtures.make_tiny_models import TinyModels, make_tiny_models
 from harness.comfy_server import ComfyServer, prepare_base_directory
@@ -14,6 +15,15 @@ from harness.sample_video import write_sample_video
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> TinyModels:
     return make_tiny_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def single_torch_thread():
+    """The tiny models' ops take microseconds; on a two-core machine thread hand-offs cost more than the math."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 
 import pytest
-import torch
 from PIL import Image
 
 from harness.tiny_dataset import write_tiny_dataset
@@ -18,12 +17,7 @@ from reco_core.weights.checkpoint import load_state_dict
 from reco_core.weights.lora_keys import detect_style
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 @pytest.fixture

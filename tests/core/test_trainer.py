@@ -42,13 +42,7 @@ from reco_core.weights.lora_merge import merge_lora
 FRAMES, HEIGHT, HALF = 3, 8, 8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The tiny model's ops take microseconds; on a two-core machine thread hand-offs cost more than the math."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def make_item(seed: int = 0, style: bool = False) -> dict:
