@@ -20,9 +20,6 @@ import torch
 from comfy_api.latest import io
 from PIL import Image
 
-from ..reco_core.training.buckets import Bucket
-from ..reco_core.training.prepare import build_training_set
-from ..reco_core.training.trainer import TrainConfig, plot_losses, train
 from .safe_paths import resolve_inside
 
 CACHE_FOLDER = ".reco_cache"
@@ -131,6 +128,11 @@ class ReCoTrainLoRA(io.ComfyNode):
                 rank: int, lambda_latent: float, lambda_attn: float, width: int, height: int, length: int,
                 grad_accumulation: int, precision: str, gradient_checkpointing: bool, checkpoint_every: int,
                 resume: bool, seed: int, clip=None) -> io.NodeOutput:
+        # Imported here: the trainer pulls in diffusers and peft (~1 s), which ComfyUI's start-up should not pay.
+        from ..reco_core.training.buckets import Bucket
+        from ..reco_core.training.prepare import build_training_set
+        from ..reco_core.training.trainer import TrainConfig, plot_losses, train
+
         loras = Path(folder_paths.get_folder_paths("loras")[0]).resolve()
         output = resolve_inside(loras, f"{output_name}.safetensors", "output_name")
         folder = cls._dataset_folder(dataset)
