@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
+import pickletools
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -78,11 +80,15 @@ def test_loads_safetensors(tmp_path: Path) -> None:
     _assert_same(load_state_dict(path), _tensors())
 
 
-def test_forged_checkpoint_really_runs_code_when_unpickled_unsafely(tmp_path: Path) -> None:
-    # Control for the refusal tests below: the forged file is live, so "no marker" there means "code did not run".
-    marker = tmp_path / "marker"
-    torch.load(_forge(tmp_path / "forged.ckpt", marker), weights_only=False)
-    assert marker.read_text() == "pwned"
+def test_forged_checkpoint_carries_a_code_running_payload(tmp_path: Path) -> None:
+    """Control for the refusal tests below, read without unpickling: the file's pickle really calls ``exec``, so
+    "no marker" there means "the code did not run", not "there was no code"."""
+    forged = _forge(tmp_path / "forged.ckpt", tmp_path / "marker")
+    with zipfile.ZipFile(forged) as archive:
+        program = archive.read(next(name for name in archive.namelist() if name.endswith("data.pkl")))
+    strings = [arg for op, arg, _ in pickletools.genops(program) if isinstance(arg, str)]
+    opcodes = {op.name for op, _, _ in pickletools.genops(program)}
+    assert "builtins exec" in strings and "REDUCE" in opcodes
 
 
 def test_refuses_forged_checkpoint_without_running_it(tmp_path: Path) -> None:
