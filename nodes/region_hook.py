@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..reco_core.attention.region_attention import region_constrained_attention
+from ..reco_core.attention.region_attention import (
+    region_constrained_attention,
+    videograin_canvas_attention,
+    videograin_lambda,
+)
+
+CONSTRAINT_KINDS = ("block", "videograin")
 
 
 @dataclass
@@ -25,6 +31,7 @@ class RegionConstraint:
     first_step: int
     end_step: int
     region: torch.Tensor | None = None  # (T, h, w) bool on one half's token grid, reference frame rows included
+    kind: str = "block"  # block: scale the weights to the source object; videograin: VideoGrain's modulation
     step: int = 0
     calls: int = field(default=0)  # constrained attention calls, for tests and logs
 
@@ -47,7 +54,13 @@ def attention_override(constraint: RegionConstraint, previous=None):
         if not skip_reshape:
             q, k, v = (t.unflatten(-1, (heads, -1)).transpose(1, 2) for t in (q, k, v))
         region = constraint.region.to(q.device)
-        out = region_constrained_attention(q, k, v, region, constraint.strength)
+        if constraint.kind == "videograin":
+            # VideoGrain's lambda follows the noise level (ComfyUI puts the current sigma in transformer_options).
+            sigma = float(kwargs["transformer_options"]["sigmas"].max().clamp(0, 1))
+            lam = constraint.strength * videograin_lambda(sigma, float(region.float().mean()), self_attention=True)
+            out = videograin_canvas_attention(q, k, v, region, lam)
+        else:
+            out = region_constrained_attention(q, k, v, region, constraint.strength)
         constraint.calls += 1
         return out if skip_output_reshape else out.transpose(1, 2).flatten(2)
 

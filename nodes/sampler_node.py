@@ -25,7 +25,7 @@ from ..reco_core.schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS
 from .canvas_type import LATENT_KEY, CanvasLayout
 from .live_region_map import LiveRegionMap
 from .model_checks import require_vace_conditioning, require_vace_model
-from .region_hook import RegionConstraint, attention_override
+from .region_hook import CONSTRAINT_KINDS, RegionConstraint, attention_override
 
 REGION_MODES = ("off", "mask", "auto")
 
@@ -78,7 +78,7 @@ class ReCoSampler(io.ComfyNode):
                                "auto: estimate the region from the first steps' region map, constrain the rest."),
                 io.Float.Input("constraint_strength", default=1.0, min=0.0, max=1.0, step=0.01,
                                tooltip="How much edited-region queries are kept from attending to the source "
-                               "object: 0 no effect, 1 blocks it."),
+                               "object: 0 no effect, 1 blocks it (videograin: scales VideoGrain's lambda)."),
                 io.Float.Input("constraint_start", default=0.0, min=0.0, max=1.0, step=0.01,
                                tooltip="Fraction of the steps after which the constraint starts."),
                 io.Float.Input("constraint_end", default=1.0, min=0.0, max=1.0, step=0.01,
@@ -87,6 +87,12 @@ class ReCoSampler(io.ComfyNode):
                              tooltip="region_mode auto: steps whose region maps estimate the region."),
                 io.Float.Input("auto_threshold", default=0.5, min=0.0, max=1.0, step=0.01,
                                tooltip="region_mode auto: region map level counted as edited."),
+                # New inputs go last and optional: saved UI workflows store widget values by position, and API
+                # prompts saved before an input existed must still validate.
+                io.Combo.Input("constraint_type", options=list(CONSTRAINT_KINDS), default="block", optional=True,
+                               tooltip="block: edited-region queries' attention to the source object is scaled by "
+                               "1 - strength. videograin: VideoGrain's score modulation (pushes those queries toward "
+                               "their own region), strongest at high noise; use constraint_end 0.3 as VideoGrain does."),
                 io.Mask.Input("region_mask", optional=True,
                               tooltip="region_mode mask: the edit region, aligned with the source frames "
                               "(one per frame, or one for all)."),
@@ -110,6 +116,7 @@ class ReCoSampler(io.ComfyNode):
     def execute(cls, model, positive, negative, latent, seed: int, steps: int, cfg: float, sampler_name: str,
                 scheduler: str, shift: float, denoise: float, region_mode: str, constraint_strength: float,
                 constraint_start: float, constraint_end: float, auto_steps: int, auto_threshold: float,
+                constraint_type: str = "block",
                 region_mask=None) -> io.NodeOutput:
         require_vace_model(model)
         require_vace_conditioning(positive, "positive")
@@ -125,7 +132,8 @@ class ReCoSampler(io.ComfyNode):
         patched = ModelSamplingSD3().patch(model, shift)[0]
         samples = latent["samples"]
         constraint = RegionConstraint(tokens=canvas_tokens(samples), strength=constraint_strength,
-                                      first_step=round(constraint_start * steps), end_step=round(constraint_end * steps))
+                                      first_step=round(constraint_start * steps), end_step=round(constraint_end * steps),
+                                      kind=constraint_type)
         if region_mode == "mask":
             constraint.region = mask_region(region_mask, layout)
         if region_mode != "off":

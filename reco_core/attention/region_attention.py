@@ -70,11 +70,46 @@ def region_constrained_attention(
 
     key_bias = -math.inf if strength == 1.0 else math.log1p(-strength)
     bias_row = torch.zeros(k.shape[2], dtype=q.dtype, device=q.device).masked_fill(masks.source_edit, key_bias)
+    return _split_queries(q, k, v, constrained, free, scale, lambda q_edit: F.scaled_dot_product_attention(
+        q_edit, k, v, attn_mask=bias_row.view(1, 1, 1, -1), scale=scale))
 
+
+def videograin_canvas_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    region: torch.Tensor,
+    lam: float,
+    scale: float | None = None,
+) -> torch.Tensor:
+    """VideoGrain's modulation as a soft counterpart of `region_constrained_attention` on the canvas.
+
+    Target-edit queries treat the source edit region as "another region" (scores pushed toward their row minimum)
+    and every other key as "their own" (pushed toward the row maximum); all other queries are plain attention, so
+    the source half and the background are untouched. ``lam`` comes from :func:`videograin_lambda`. Inference only,
+    like :func:`modulated_attention`.
+    """
+    _check_attention_inputs(q, k, v)
+    check_region(region)
+    check_canvas_length(q.shape[2], region, "q")
+    check_canvas_length(k.shape[2], region, "k")
+    masks = canvas_masks(region, q.device)
+    constrained = torch.nonzero(masks.target_edit).squeeze(1)
+    if lam == 0.0 or constrained.numel() == 0:
+        return F.scaled_dot_product_attention(q, k, v, scale=scale)
+    free = torch.nonzero(~masks.target_edit).squeeze(1)
+    k_labels = masks.source_edit.long()  # 1: the source object, 0: everything else
+    q_labels = torch.zeros(constrained.numel(), dtype=torch.long, device=q.device)
+    same_region = torch.tensor([[True, False], [True, True]], device=q.device)
+    return _split_queries(q, k, v, constrained, free, scale, lambda q_edit: modulated_attention(
+        q_edit, k, v, q_labels, k_labels, same_region, lam, scale=scale))
+
+
+def _split_queries(q, k, v, constrained: torch.Tensor, free: torch.Tensor, scale: float | None,
+                   attend_constrained: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Plain attention for the `free` queries, `attend_constrained` for the others, scattered back in place."""
     out_free = F.scaled_dot_product_attention(q.index_select(2, free), k, v, scale=scale)
-    out_constrained = F.scaled_dot_product_attention(
-        q.index_select(2, constrained), k, v, attn_mask=bias_row.view(1, 1, 1, -1), scale=scale
-    )
+    out_constrained = attend_constrained(q.index_select(2, constrained))
     out = out_free.new_empty(q.shape[:3] + (v.shape[-1],))
     out.index_copy_(2, free, out_free)
     out.index_copy_(2, constrained, out_constrained)

@@ -238,6 +238,24 @@ def test_modulated_attention_matches_dense_on_canvas_labels(lam, head_dim):
     torch.testing.assert_close(out.double(), dense_modulated(q, k, v, labels, labels, same, lam), atol=TOL, rtol=TOL)
 
 
+@pytest.mark.parametrize("kind", ["random", "full", "empty"])
+def test_videograin_canvas_attention_modulates_only_target_edit_queries(kind):
+    from reco_core.attention.region_attention import videograin_canvas_attention
+
+    q, k, v = make_qkv(16)
+    region = make_region(kind)
+    masks = canvas_masks(region)
+    lam = 0.4
+    out = videograin_canvas_attention(q, k, v, region, lam).double()
+    # Reference: TE queries see the source edit keys as "another region", everything else as "their own".
+    labels = masks.source_edit.long()
+    same = torch.tensor([[True, False], [True, True]])
+    edit_rows = dense_modulated(q, k, v, torch.zeros(N, dtype=torch.long), labels, same, lam)
+    plain = torch.softmax((q.double() @ k.double().transpose(-1, -2)) / 4.0, dim=-1) @ v.double()
+    expected = torch.where(masks.target_edit[:, None], edit_rows, plain)
+    torch.testing.assert_close(out, expected, atol=TOL, rtol=TOL)
+
+
 @pytest.mark.parametrize("same_kind", ["random", "all_same", "none_same"])
 def test_modulated_cross_attention_with_arbitrary_region_pairs(same_kind):
     generator = torch.Generator().manual_seed(1)
@@ -352,7 +370,10 @@ def test_region_attention_never_builds_a_token_pair_tensor_at_16k_tokens():
             modulated_attention(q, k, v, labels, labels, same, 0.3)
         with LargeTensorGuard() as chunked_guard:
             modulated_attention(q, k, v, labels, labels, same, 0.3, score_chunk_elements=chunk)
+        with LargeTensorGuard() as videograin_guard:
+            region_attention.videograin_canvas_attention(q, k, v, region, 0.3)
     limit = tokens * tokens
+    assert videograin_guard.largest < limit, videograin_guard.largest_op
     assert constrained_guard.largest < limit, constrained_guard.largest_op
     assert modulated_guard.largest < limit, modulated_guard.largest_op
     # stronger than the brief's bound: memory is linear in N apart from the requested score chunk

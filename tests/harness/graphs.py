@@ -26,7 +26,7 @@ def canvas(mode: str = "edit", **overrides) -> dict:
 def reco_sampler(model=("unet", 0), seed: int = 7, steps: int = 2, **overrides) -> dict:
     inputs = {"model": list(model), "positive": ["canvas", 0], "negative": ["canvas", 1], "latent": ["canvas", 2],
               "seed": seed, "steps": steps, "cfg": 5.0, "sampler_name": "euler", "scheduler": "simple",
-              "shift": 5.0, "denoise": 1.0, "region_mode": "off", "constraint_strength": 1.0,
+              "shift": 5.0, "denoise": 1.0, "region_mode": "off", "constraint_type": "block", "constraint_strength": 1.0,
               "constraint_start": 0.0, "constraint_end": 1.0, "auto_steps": 1, "auto_threshold": 0.5}
     return {"sampler": {"class_type": "ReCoSampler", "inputs": {**inputs, **overrides}}}
 

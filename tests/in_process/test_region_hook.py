@@ -86,3 +86,27 @@ def test_hook_engages_on_every_canvas_self_attention_of_a_native_vace_forward(ho
     blocks = len(net.blocks) + len(net.vace_blocks)
     assert constraint.calls == blocks
     assert (hooked - plain).abs().max() > 1e-4
+
+
+def test_videograin_kind_lowers_target_edit_attention_to_the_source_object_at_high_noise(hook):
+    from comfy.ldm.modules.attention import optimized_attention
+
+    tokens = GRID[0] * GRID[1] * GRID[2] * 2
+    parts = canvas_masks(region())
+    generator = torch.Generator().manual_seed(1)
+    q = torch.randn(1, tokens, HEADS * HEAD_DIM, generator=generator)
+    k = torch.randn(1, tokens, HEADS * HEAD_DIM, generator=generator)
+    v = parts.source_edit.float().view(1, tokens, 1).expand(1, tokens, HEADS * HEAD_DIM).contiguous()
+
+    def mass_on_source_object(sigma: float) -> torch.Tensor:
+        constraint = hook.RegionConstraint(tokens=tokens, strength=1.0, first_step=0, end_step=10, region=region(),
+                                           kind="videograin")
+        options = {"optimized_attention_override": hook.attention_override(constraint),
+                   "sigmas": torch.tensor([sigma])}
+        out = optimized_attention(q, k, v, heads=HEADS, transformer_options=options)
+        assert constraint.calls == 1
+        return out[0, parts.target_edit].mean()
+
+    plain = optimized_attention(q, k, v, heads=HEADS, transformer_options={})[0, parts.target_edit].mean()
+    assert mass_on_source_object(1.0) < 0.8 * plain  # lambda = 0.3 (1 - region fraction) at sigma 1
+    assert torch.allclose(mass_on_source_object(0.0), plain, atol=1e-6)  # lambda vanishes as t^5 -> 0

@@ -75,3 +75,27 @@ def test_interrupt_stops_reco_sampler_within_a_step(comfy_server, tiny_models, s
 
     good = comfy_server.run(graphs.reco_edit(tiny_models, source_video.name, prefix="video/after_interrupt"))
     assert good.status == "execution_success", good.error
+
+
+def test_region_mask_constraints_run_end_to_end(comfy_server, tiny_models, source_video):
+    """A source-aligned MASK drives both constraint kinds through the real graph, and changes the result."""
+    mask = {"mask": {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 56, "height": 40}}}
+    latents = {}
+    for kind in ("off", "block", "videograin"):
+        overrides = {} if kind == "off" else {"region_mode": "mask", "region_mask": ["mask", 0],
+                                               "constraint_type": kind}
+        graph = {**graphs.loaders(tiny_models, source_video.name), **graphs.canvas(), **mask,
+                 **graphs.reco_sampler(seed=21, **overrides), **graphs.save_latent(("sampler", 0), f"latents/{kind}")}
+        result = comfy_server.run(graph)
+        assert result.status == "execution_success", result.error
+        latents[kind] = saved_latent(comfy_server, result)
+    assert not bool((latents["block"] == latents["off"]).all())
+    assert not bool((latents["videograin"] == latents["off"]).all())
+
+
+def test_api_prompts_saved_before_constraint_type_existed_still_run(comfy_server, tiny_models, source_video):
+    graph = {**graphs.loaders(tiny_models, source_video.name), **graphs.canvas(), **graphs.reco_sampler(seed=23),
+             **graphs.save_latent(("sampler", 0), "latents/old_prompt")}
+    del graph["sampler"]["inputs"]["constraint_type"]
+    result = comfy_server.run(graph)
+    assert result.status == "execution_success", result.error
