@@ -62,15 +62,19 @@ class WanVaceCodec:
         return ((pixels[0].permute(1, 2, 3, 0) + 1) / 2).clamp(0, 1).cpu()
 
 
-def normalize_latent(latent: torch.Tensor) -> torch.Tensor:
-    mean, std = (torch.tensor(v, dtype=latent.dtype, device=latent.device).view(1, -1, 1, 1, 1)
+def _latent_statistics(latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return tuple(torch.tensor(v, dtype=latent.dtype, device=latent.device).view(1, -1, 1, 1, 1)
                  for v in (WAN21_LATENT_MEAN, WAN21_LATENT_STD))
+
+
+def normalize_latent(latent: torch.Tensor) -> torch.Tensor:
+    """Raw VAE latents -> the model's space, as ComfyUI's Wan21 latent format does (scale factor 1)."""
+    mean, std = _latent_statistics(latent)
     return (latent - mean) / std
 
 
 def denormalize_latent(latent: torch.Tensor) -> torch.Tensor:
-    mean, std = (torch.tensor(v, dtype=latent.dtype, device=latent.device).view(1, -1, 1, 1, 1)
-                 for v in (WAN21_LATENT_MEAN, WAN21_LATENT_STD))
+    mean, std = _latent_statistics(latent)
     return latent * std + mean
 
 
