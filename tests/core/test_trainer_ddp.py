@@ -1,4 +1,5 @@
-"""Two DDP processes (torchrun, gloo on CPU) train the same LoRA as one process with twice the accumulation.
+"""Two DDP processes (torchrun and accelerate launch, gloo on CPU) train the same LoRA as one process with twice the
+accumulation.
 
 Each optimizer step consumes processes x accumulation consecutive sample positions in both runs, and every sample's
 noise and sigma depend only on its position, so the runs differ only in the order floating-point gradients are
@@ -6,8 +7,8 @@ summed (all-reduce vs accumulation). After 3 Adam steps at lr 1e-2 the adapters 
 ~1e-5), against changes of order 1e-2 per step; the loss histories agree to 1e-5 relative (1e-6 absolute for the
 small region terms).
 
-accelerate's own launcher needs a config file for multi-process CPU runs; torchrun sets the same environment, and
-`accelerate launch --multi_gpu` does so on GPUs.
+`accelerate launch --cpu --num_processes 2` starts a single process; `--multi_gpu --num_processes 2` is its
+multi-process switch and, without CUDA, each process joins a gloo group (the trainer passes cpu=True then).
 """
 
 from __future__ import annotations
