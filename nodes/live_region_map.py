@@ -14,14 +14,10 @@ from collections.abc import Callable
 
 import torch
 
-try:
-    from server import PromptServer
-except ImportError:  # imported outside a ComfyUI server process (in-process tests, scripts): nobody to send to
-    PromptServer = None
-
 from ..reco_core.overlay import colorize
 from ..reco_core.preview_sheet import plan_sheet, shrink_frames, tile_frames
 from .preview_png import png_bytes
+from .prompt_server import server_instance
 
 EVENT = "reco.region_map"
 MIN_INTERVAL_S = 0.25
@@ -33,7 +29,7 @@ class LiveRegionMap:
     """Called with (step, total, map) by a sampler callback; sends when a client listens and the throttle allows."""
 
     def __init__(self, node_id: str | None, clock: Callable[[], float] = time.monotonic):
-        self.server = getattr(PromptServer, "instance", None)
+        self.server = server_instance()
         self.client_id = getattr(self.server, "client_id", None)
         self.node_id = node_id
         self.clock = clock

@@ -20,6 +20,7 @@ import torch
 from comfy_api.latest import io
 from PIL import Image
 
+from .prompt_server import server_instance
 from .safe_paths import resolve_inside
 
 CACHE_FOLDER = ".reco_cache"
@@ -175,10 +176,7 @@ class ReCoTrainLoRA(io.ComfyNode):
 
 
 def _send_text(node_id: str | None, text: str) -> None:
-    """Shows the running loss under the node's progress bar; a missing server (tests, scripts) is fine."""
-    try:
-        from server import PromptServer
-    except ImportError:
-        return
-    if PromptServer.instance is not None and node_id is not None:
-        PromptServer.instance.send_progress_text(text, node_id)
+    """Shows the running loss under the node's progress bar; without a server (tests, scripts) it does nothing."""
+    server = server_instance()
+    if server is not None and node_id is not None:
+        server.send_progress_text(text, node_id)
