@@ -6,6 +6,7 @@ from comfy_api.latest import io
 
 from ..reco_core.canvas import restore, restore_mask
 from .canvas_type import CanvasInfo, CanvasLayout
+from .input_checks import check_inputs
 
 
 class ReCoSplit(io.ComfyNode):
@@ -33,6 +34,7 @@ class ReCoSplit(io.ComfyNode):
 
     @classmethod
     def execute(cls, canvas_frames, canvas: CanvasLayout, region_map=None) -> io.NodeOutput:
+        check_inputs(cls, locals())
         frames = canvas_frames[..., :3]
         edited = restore(frames, canvas.geometry, "right")
         source = restore(frames, canvas.geometry, "left")

@@ -20,6 +20,7 @@ import torch
 from comfy_api.latest import io
 from PIL import Image
 
+from .input_checks import check_inputs, widget_problem
 from .prompt_server import server_instance
 from .safe_paths import resolve_inside
 
@@ -114,13 +115,22 @@ class ReCoTrainLoRA(io.ComfyNode):
         return resolve_inside(folder_paths.get_input_directory(), dataset, "dataset")
 
     @classmethod
-    def validate_inputs(cls, dataset: str, output_name: str, **_) -> bool | str:
+    def validate_inputs(cls, base_model: str | None = None, dataset: str | None = None,
+                        output_name: str | None = None, learning_rate: float | None = None,
+                        lambda_latent: float | None = None, lambda_attn: float | None = None,
+                        precision: str | None = None) -> bool | str:
+        problem = widget_problem(cls, base_model=base_model, dataset=dataset, output_name=output_name,
+                                 learning_rate=learning_rate, lambda_latent=lambda_latent, lambda_attn=lambda_attn,
+                                 precision=precision)
+        if problem:
+            return problem
         try:
-            folder = cls._dataset_folder(dataset)
-            resolve_inside(folder_paths.get_folder_paths("loras")[0], f"{output_name}.safetensors", "output_name")
+            folder = cls._dataset_folder(dataset) if dataset is not None else None
+            if output_name is not None:
+                resolve_inside(folder_paths.get_folder_paths("loras")[0], f"{output_name}.safetensors", "output_name")
         except ValueError as error:
             return str(error)
-        if not folder.is_dir():
+        if folder is not None and not folder.is_dir():
             return f"dataset: '{dataset}' is not a folder in ComfyUI's input folder; put the dataset folder there."
         return True
 
@@ -129,6 +139,7 @@ class ReCoTrainLoRA(io.ComfyNode):
                 rank: int, lambda_latent: float, lambda_attn: float, width: int, height: int, length: int,
                 grad_accumulation: int, precision: str, gradient_checkpointing: bool, checkpoint_every: int,
                 resume: bool, seed: int, clip=None) -> io.NodeOutput:
+        check_inputs(cls, locals())
         # Imported here: the trainer pulls in diffusers and peft (~1 s), which ComfyUI's start-up should not pay.
         from ..reco_core.training.buckets import Bucket
         from ..reco_core.training.prepare import build_training_set
