@@ -12,7 +12,7 @@ import folder_paths
 from comfy_api.latest import io
 
 from ..reco_core.text_embeddings import UMT5_DIM, load_text_embeddings, save_text_embeddings
-from .input_checks import check_inputs, widget_problem
+from .input_checks import about_input, check_inputs, widget_problem
 from .safe_paths import files_with_suffix, resolve_inside
 
 SUFFIX = ".safetensors"
@@ -110,10 +110,8 @@ class ReCoLoadConditioning(io.ComfyNode):
     @classmethod
     def execute(cls, file: str) -> io.NodeOutput:
         check_inputs(cls, locals())
-        try:
+        with about_input("file"):
             saved = load_text_embeddings(cls._path(file))
-        except ValueError as error:
-            raise ValueError(f"file: {error}") from None
         width = saved.embeds.shape[-1]
         if width != UMT5_DIM:
             raise ValueError(f"file: '{file}' holds {width}-wide embeddings; Wan's text encoder (UMT5-XXL) gives "

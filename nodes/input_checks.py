@@ -15,7 +15,8 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import comfy.model_patcher
@@ -63,12 +64,14 @@ def widget_problem(node: type[io.ComfyNode], **values: object) -> str | None:
 def check_inputs(node: type[io.ComfyNode], inputs: Mapping[str, object]) -> None:
     """Raise a ValueError naming the first bad input; call as `check_inputs(cls, locals())` first thing in execute.
 
-    Every declared input is checked against its type (an optional input left unconnected is None and skipped), then
-    the node's own validate_inputs runs on the real values, since ComfyUI ran it with None for every linked value.
+    Every declared input is checked against its type, then the node's own validate_inputs runs on the real values,
+    since ComfyUI ran it with None for every linked value. None is skipped only for an optional input whose default
+    in execute is None (nothing connected); elsewhere it is a null sent in the prompt.
     """
+    defaults = {name: parameter.default for name, parameter in inspect.signature(node.execute).parameters.items()}
     for name, declared in declared_inputs(node).items():
         value = inputs.get(name)
-        if value is None and declared.optional:
+        if value is None and declared.optional and defaults.get(name) is None:
             continue
         problem = "missing (nothing connected or entered)" if value is None else _value_problem(declared, value)
         if problem:
@@ -78,6 +81,17 @@ def check_inputs(node: type[io.ComfyNode], inputs: Mapping[str, object]) -> None
         result = validate(**{name: inputs.get(name) for name in inspect.signature(validate).parameters})
         if result is not True:
             raise ValueError(str(result))
+
+
+@contextmanager
+def about_input(name: str) -> Iterator[None]:
+    """ValueErrors raised inside say that input `name` is at fault (reco_core's messages speak of "mask", "frames")."""
+    try:
+        yield
+    except ValueError as error:
+        if str(error).startswith(f"{name}:"):
+            raise
+        raise ValueError(f"{name}: {error}") from None
 
 
 def _value_problem(declared: DeclaredInput, value: object) -> str | None:
@@ -115,7 +129,13 @@ def _range_problem(value: numbers.Real, options: Mapping[str, object]) -> str | 
 
 
 def _string_problem(value: object, options: Mapping[str, object]) -> str | None:
-    return None if isinstance(value, str) else f"expected text, got {_shown(value)}."
+    if not isinstance(value, str):
+        return f"expected text, got {_shown(value)}."
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the text is not valid Unicode (it holds a lone surrogate); retype it."
+    return None
 
 
 def _boolean_problem(value: object, options: Mapping[str, object]) -> str | None:

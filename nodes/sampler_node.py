@@ -23,9 +23,9 @@ from ..reco_core.region_map import estimate_region_mask, region_map, region_map_
 from ..reco_core.regions import PATCH_SIZE, latent_grid_to_token_grid, pixel_mask_to_token_grid
 from ..reco_core.schedule import MAX_SCHEDULE_STEPS, RECO_CFG, RECO_SHIFT, RECO_STEPS
 from .canvas_type import LATENT_KEY, CanvasLayout
-from .input_checks import check_inputs, widget_problem
+from .input_checks import about_input, check_inputs, widget_problem
 from .live_region_map import LiveRegionMap
-from .model_checks import require_vace_conditioning, require_vace_model
+from .model_checks import require_vace_conditioning, require_vace_model, require_video_latent
 from .region_hook import CONSTRAINT_KINDS, RegionConstraint, attention_override
 
 REGION_MODES = ("off", "mask", "auto")
@@ -133,6 +133,7 @@ class ReCoSampler(io.ComfyNode):
                 constraint_type: str = "block",
                 region_mask=None) -> io.NodeOutput:
         check_inputs(cls, locals())
+        require_video_latent(latent)
         require_vace_model(model)
         require_vace_conditioning(positive, "positive")
         require_vace_conditioning(negative, "negative")
@@ -150,7 +151,8 @@ class ReCoSampler(io.ComfyNode):
                                       first_step=round(constraint_start * steps), end_step=round(constraint_end * steps),
                                       kind=constraint_type)
         if region_mode == "mask":
-            constraint.region = mask_region(region_mask, layout)
+            with about_input("region_mask"):
+                constraint.region = mask_region(region_mask, layout)
         if region_mode != "off":
             options = patched.model_options.setdefault("transformer_options", {})
             options["optimized_attention_override"] = attention_override(

@@ -20,9 +20,9 @@ import torch
 from comfy_api.latest import io
 from PIL import Image
 
-from .input_checks import check_inputs, widget_problem
+from .input_checks import about_input, check_inputs, widget_problem
 from .prompt_server import server_instance
-from .safe_paths import resolve_inside
+from .safe_paths import check_name, resolve_inside
 
 CACHE_FOLDER = ".reco_cache"
 CHECKPOINT_FOLDER = "reco_training"
@@ -127,6 +127,7 @@ class ReCoTrainLoRA(io.ComfyNode):
         try:
             folder = cls._dataset_folder(dataset) if dataset is not None else None
             if output_name is not None:
+                check_name(output_name, "output_name")
                 resolve_inside(folder_paths.get_folder_paths("loras")[0], f"{output_name}.safetensors", "output_name")
         except ValueError as error:
             return str(error)
@@ -148,13 +149,14 @@ class ReCoTrainLoRA(io.ComfyNode):
         loras = Path(folder_paths.get_folder_paths("loras")[0]).resolve()
         output = resolve_inside(loras, f"{output_name}.safetensors", "output_name")
         folder = cls._dataset_folder(dataset)
-        training_set, report = build_training_set(
-            folder, folder / CACHE_FOLDER, _ComfyVaeCodec(vae),
-            codec_id=f"comfy-vae:{_weights_digest(vae.first_stage_model)}",
-            text_encoder=_clip_text_encoder(clip) if clip is not None else None,
-            text_encoder_id=f"comfy-clip:{_weights_digest(clip.cond_stage_model)}" if clip is not None else "",
-            buckets=[Bucket(width, height, length)],
-        )
+        with about_input("dataset"):
+            training_set, report = build_training_set(
+                folder, folder / CACHE_FOLDER, _ComfyVaeCodec(vae),
+                codec_id=f"comfy-vae:{_weights_digest(vae.first_stage_model)}",
+                text_encoder=_clip_text_encoder(clip) if clip is not None else None,
+                text_encoder_id=f"comfy-clip:{_weights_digest(clip.cond_stage_model)}" if clip is not None else "",
+                buckets=[Bucket(width, height, length)],
+            )
         for index in range(len(training_set)):  # encode (or read from the cache) before the VAE is unloaded
             training_set[index]
         comfy.model_management.unload_all_models()  # the trainer needs the memory the graph's models held

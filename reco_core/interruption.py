@@ -14,8 +14,9 @@ from collections.abc import Callable
 _check: Callable[[], None] | None = None
 
 
-def install_check(check: Callable[[], None]) -> None:
-    """Make `check_interrupted()` call `check` (which raises to stop the work) from now on, in this process."""
+def install_check(check: Callable[[], None] | None) -> None:
+    """Make `check_interrupted()` call `check` (which raises to stop the work) from now on, in this process; None
+    removes it."""
     global _check
     _check = check
 
