@@ -85,6 +85,21 @@ def base_graphs(tiny_models, video: str, dataset: str) -> dict[str, dict]:
     }
 
 
+def names_input(errors: list[dict], names: tuple[str, ...]) -> bool:
+    """True when one of ComfyUI's validation errors is about one of `names`.
+
+    ComfyUI lists a failed validate_inputs once per input that function names, with the same message, so for those
+    the message itself must name the input; its own checks carry the input in extra_info.
+    """
+    for error in errors:
+        if error["type"] == "custom_validation_failed":
+            if any(name in error["details"].split(" - ", 1)[-1] for name in names):
+                return True
+        elif error.get("extra_info", {}).get("input_name") in names:
+            return True
+    return False
+
+
 def with_input(graph: dict, name: str, value: object) -> dict:
     """A copy of the graph with the target's input replaced (or removed, for OMIT)."""
     changed = copy.deepcopy(graph)

@@ -17,25 +17,10 @@ from pathlib import Path
 from harness import fuzz_cases
 from harness import crafted_files as crafted
 from harness.comfy_server import ComfyServer, PromptRejected
-from harness.fuzz_cases import TARGET, Case
+from harness.fuzz_cases import TARGET, Case, names_input
 
 CASE_TIMEOUT_S = 60
 RSS_GROWTH_LIMIT = 0.10
-
-
-def names_input(errors: list[dict], names: tuple[str, ...]) -> bool:
-    """True when one of ComfyUI's validation errors is about one of `names`.
-
-    ComfyUI lists a failed validate_inputs once per input that function names, with the same message, so for those
-    the message itself must name the input; its own checks carry the input in extra_info.
-    """
-    for error in errors:
-        if error["type"] == "custom_validation_failed":
-            if any(name in error["details"].split(" - ", 1)[-1] for name in names):
-                return True
-        elif error.get("extra_info", {}).get("input_name") in names:
-            return True
-    return False
 
 
 def attempt(server: ComfyServer, case: Case) -> str | None:
