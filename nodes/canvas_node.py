@@ -12,6 +12,7 @@ from comfy_api.latest import io
 
 from ..reco_core.canvas import FITS, MODES, CanvasSpec, build_canvas
 from ..reco_core.vace_context import empty_latent_shape, vace_context
+from .canvas_checks import canvas_size_problem
 from .canvas_type import LATENT_KEY, CanvasInfo, CanvasLayout
 from .input_checks import check_inputs, widget_problem
 
@@ -71,11 +72,7 @@ class ReCoCanvas(io.ComfyNode):
             return problem
         if None in (width, height, length):
             return True
-        try:
-            CanvasSpec(half_width=width, height=height, length=length)
-        except ValueError as error:
-            return str(error).replace("CanvasSpec.half_width", "width").replace("CanvasSpec.", "")
-        return True
+        return canvas_size_problem(width, height, length) or True
 
     @classmethod
     def execute(cls, source_frames, vae, positive, negative, width: int, height: int, length: int, fit: str, mode: str,

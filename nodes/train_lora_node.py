@@ -20,6 +20,7 @@ import torch
 from comfy_api.latest import io
 from PIL import Image
 
+from .canvas_checks import canvas_size_problem
 from .input_checks import about_input, check_inputs, widget_problem
 from .prompt_server import server_instance
 from .safe_paths import check_name, resolve_inside
@@ -118,10 +119,13 @@ class ReCoTrainLoRA(io.ComfyNode):
     def validate_inputs(cls, base_model: str | None = None, dataset: str | None = None,
                         output_name: str | None = None, learning_rate: float | None = None,
                         lambda_latent: float | None = None, lambda_attn: float | None = None,
+                        width: int | None = None, height: int | None = None, length: int | None = None,
                         precision: str | None = None) -> bool | str:
         problem = widget_problem(cls, base_model=base_model, dataset=dataset, output_name=output_name,
                                  learning_rate=learning_rate, lambda_latent=lambda_latent, lambda_attn=lambda_attn,
-                                 precision=precision)
+                                 width=width, height=height, length=length, precision=precision)
+        if not problem and None not in (width, height, length):
+            problem = canvas_size_problem(width, height, length)
         if problem:
             return problem
         try:

@@ -6,6 +6,8 @@ With the same sigmas, the headless pipeline and the ComfyUI nodes take identical
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 RECO_SHIFT = 5.0
@@ -32,8 +34,8 @@ def flow_sigmas(steps: int = RECO_STEPS, shift: float = RECO_SHIFT, denoise: flo
         raise ValueError(f"steps must be at least 1, got {steps}.")
     if not 0.0 < denoise <= 1.0:
         raise ValueError(f"denoise must be in (0, 1], got {denoise}.")
-    if shift <= 0:
-        raise ValueError(f"shift must be positive, got {shift}.")
+    if not (math.isfinite(shift) and shift > 0):
+        raise ValueError(f"shift must be a positive number, got {shift}.")
     total = int(steps / denoise)
     if total > MAX_SCHEDULE_STEPS:
         raise ValueError(f"steps / denoise = {steps} / {denoise} asks for a {total}-step schedule; at most "

@@ -50,7 +50,11 @@ class Case:
 
 
 def base_graphs(tiny_models, video: str, dataset: str) -> dict[str, dict]:
-    """A graph per ReCo node in which that node, as "target", runs successfully on the tiny models."""
+    """A graph per ReCo node in which that node, as "target", runs successfully on the tiny models.
+
+    Every graph also holds the loaders and the canvas, connected or not: ComfyUI keeps cached outputs only for nodes
+    of the current prompt, so this way they are computed once for all cases instead of once per node's cases.
+    """
     loaders = graphs.loaders(tiny_models, video)
     canvas = graphs.canvas()
     sampler_inputs = graphs.reco_sampler(steps=1)["sampler"]["inputs"]
@@ -58,7 +62,7 @@ def base_graphs(tiny_models, video: str, dataset: str) -> dict[str, dict]:
     lora = {**sampled, TARGET: {"class_type": "ReCoLoRALoader", "inputs": {
         "model": ["unet", 0], "lora_name": tiny_models.reco_lora.name, "strength": 1.0}}}
     lora["sampler"] = {"class_type": "ReCoSampler", "inputs": {**sampler_inputs, "model": [TARGET, 0]}}
-    return {
+    graphs_by_node = {
         "ReCoCanvas": {**loaders, TARGET: canvas["canvas"],
                        "show": {"class_type": "PreviewImage", "inputs": {"images": [TARGET, 4]}}},
         "ReCoSampler": {**loaders, **canvas, TARGET: {"class_type": "ReCoSampler", "inputs": sampler_inputs},
@@ -83,6 +87,7 @@ def base_graphs(tiny_models, video: str, dataset: str) -> dict[str, dict]:
             "file": tiny_models.positive.name}}, "save": {"class_type": "ReCoSaveConditioning", "inputs": {
                 "conditioning": [TARGET, 0], "filename_prefix": "fuzz/reloaded", "text": ""}}},
     }
+    return {node: {**loaders, **canvas, **graph} for node, graph in graphs_by_node.items()}
 
 
 def names_input(errors: list[dict], names: tuple[str, ...]) -> bool:

@@ -49,3 +49,19 @@ def test_the_most_steps_allowed_still_stop_on_interrupt(comfy_server, tiny_model
     assert result.status == "execution_interrupted"
     after = comfy_server.run(fuzz_cases.with_input(bases["ReCoRegionPreview"], "caption", "after interrupt"))
     assert after.status == "execution_success", after.error
+
+
+@pytest.mark.parametrize("node", ["ReCoCanvas", "ReCoTrainLoRA"])
+def test_a_canvas_that_cannot_fit_in_memory_is_refused_before_allocating(comfy_server, tiny_models, source_video,
+                                                                         node):
+    """Each of width, height and length at its max is allowed alone; all three together need about a terabyte."""
+    bases = fuzz_cases.prepare_bases(comfy_server.base, tiny_models, source_video.name)
+    required = comfy_server.object_info()[node]["input"]["required"]
+    graph = bases[node]
+    for name in ("width", "height", "length"):
+        graph = fuzz_cases.with_input(graph, name, required[name][1]["max"])
+    with pytest.raises(PromptRejected) as rejected:
+        comfy_server.queue(graph, client_id="limits")
+    assert names_input(rejected.value.node_errors[TARGET]["errors"], ("width",))
+    assert "GiB of memory" in str(rejected.value.node_errors[TARGET])
+    assert comfy_server.is_alive()
