@@ -5,13 +5,13 @@ Mirrors core's SaveLatent/LoadLatent: files are written under the output folder 
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 import folder_paths
 from comfy_api.latest import io
 
 from ..reco_core.text_embeddings import UMT5_DIM, load_text_embeddings, save_text_embeddings
+from ..reco_core.training.cache import file_digest
 from .input_checks import about_input, check_inputs, widget_problem
 from .safe_paths import files_with_suffix, resolve_inside
 
@@ -104,8 +104,9 @@ class ReCoLoadConditioning(io.ComfyNode):
 
     @classmethod
     def fingerprint_inputs(cls, file: str) -> str:
+        """Re-run when the file changes; read in chunks, so a huge file never sits in memory whole."""
         path = cls._path(file) if isinstance(file, str) else None
-        return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None and path.is_file() else ""
+        return file_digest(path) if path is not None and path.is_file() else ""
 
     @classmethod
     def execute(cls, file: str) -> io.NodeOutput:
