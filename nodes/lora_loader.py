@@ -38,6 +38,7 @@ from ..reco_core.weights.checkpoint import (
     save_safetensors,
 )
 from ..reco_core.weights.lora_keys import LoraKeyError, convert_lora, summarize_lora
+from .input_checks import check_inputs, widget_problem
 from .model_checks import require_vace_model
 from .safe_paths import resolve_inside
 
@@ -84,17 +85,18 @@ class ReCoLoRALoader(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, lora_name: str) -> bool | str:
-        try:
-            _source_path(lora_name)
-        except ValueError as error:
-            return str(error)
-        return True
+    def validate_inputs(cls, lora_name: str | None = None, strength: float | None = None) -> bool | str:
+        if isinstance(lora_name, str):  # a name outside the list gets the fix first, the generic check after
+            try:
+                _source_path(lora_name)
+            except ValueError as error:
+                return str(error)
+        return widget_problem(cls, lora_name=lora_name, strength=strength) or True
 
     @classmethod
     def fingerprint_inputs(cls, lora_name: str, **_other_inputs: object) -> str:
         """Re-run when the file is replaced under the same name (the native loader would keep the old weights)."""
-        path = folder_paths.get_full_path("loras", lora_name)
+        path = folder_paths.get_full_path("loras", lora_name) if isinstance(lora_name, str) else None
         if path is None:
             return ""
         stat = os.stat(path)
@@ -102,6 +104,7 @@ class ReCoLoRALoader(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, lora_name: str, strength: float) -> io.NodeOutput:
+        check_inputs(cls, locals())
         require_vace_model(model)
         path = _source_path(lora_name)
         stat = os.stat(path)

@@ -18,6 +18,7 @@ from comfy_api.latest import io
 from ..reco_core.overlay import COLORMAPS, colorize, render_overlay
 from ..reco_core.preview_map import align_region_map
 from ..reco_core.preview_sheet import SheetLayout, plan_sheet, shrink_frames, tile_frames
+from .input_checks import check_inputs, widget_problem
 from .preview_png import png_bytes
 
 UI_KEY = "reco_preview"
@@ -61,8 +62,14 @@ class ReCoRegionPreview(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, opacity: float | None = None, colormap: str | None = None, threshold: float | None = None,
+                        fps: float | None = None) -> bool | str:
+        return widget_problem(cls, opacity=opacity, colormap=colormap, threshold=threshold, fps=fps) or True
+
+    @classmethod
     def execute(cls, frames, region_map, opacity: float, colormap: str, threshold: float, fps: float,
                 source=None, caption: str | None = None) -> io.NodeOutput:
+        check_inputs(cls, locals())
         rgb = frames[..., :3]
         aligned = align_region_map(region_map, *rgb.shape[:3])
         overlay = render_overlay(rgb, aligned.values, opacity=opacity, colormap=colormap, threshold=threshold)

@@ -21,10 +21,11 @@ from comfy_extras.nodes_model_advanced import ModelSamplingSD3
 from ..reco_core.canvas import place_source_mask
 from ..reco_core.region_map import estimate_region_mask, region_map, region_map_to_pixels
 from ..reco_core.regions import PATCH_SIZE, latent_grid_to_token_grid, pixel_mask_to_token_grid
-from ..reco_core.schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS
+from ..reco_core.schedule import MAX_SCHEDULE_STEPS, RECO_CFG, RECO_SHIFT, RECO_STEPS
 from .canvas_type import LATENT_KEY, CanvasLayout
+from .input_checks import about_input, check_inputs, widget_problem
 from .live_region_map import LiveRegionMap
-from .model_checks import require_vace_conditioning, require_vace_model
+from .model_checks import require_vace_conditioning, require_vace_model, require_video_latent
 from .region_hook import CONSTRAINT_KINDS, RegionConstraint, attention_override
 
 REGION_MODES = ("off", "mask", "auto")
@@ -107,9 +108,22 @@ class ReCoSampler(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, steps: int, constraint_start: float, constraint_end: float, **_) -> bool | str:
-        if constraint_start > constraint_end:
+    def validate_inputs(cls, steps: int | None = None, cfg: float | None = None, sampler_name: str | None = None,
+                        scheduler: str | None = None, shift: float | None = None, denoise: float | None = None,
+                        region_mode: str | None = None, constraint_strength: float | None = None,
+                        constraint_start: float | None = None, constraint_end: float | None = None,
+                        auto_threshold: float | None = None, constraint_type: str | None = None) -> bool | str:
+        problem = widget_problem(
+            cls, steps=steps, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler, shift=shift, denoise=denoise,
+            region_mode=region_mode, constraint_strength=constraint_strength, constraint_start=constraint_start,
+            constraint_end=constraint_end, auto_threshold=auto_threshold, constraint_type=constraint_type)
+        if problem:
+            return problem
+        if constraint_start is not None and constraint_end is not None and constraint_start > constraint_end:
             return "constraint_start must not be after constraint_end."
+        if steps is not None and denoise is not None and 0 < denoise < 1 and steps / denoise > MAX_SCHEDULE_STEPS:
+            return (f"denoise: {denoise} with {steps} steps makes ComfyUI compute a {steps / denoise:.0f}-step "
+                    f"schedule (steps / denoise); keep it at most {MAX_SCHEDULE_STEPS}: raise denoise or lower steps.")
         return True
 
     @classmethod
@@ -118,6 +132,8 @@ class ReCoSampler(io.ComfyNode):
                 constraint_start: float, constraint_end: float, auto_steps: int, auto_threshold: float,
                 constraint_type: str = "block",
                 region_mask=None) -> io.NodeOutput:
+        check_inputs(cls, locals())
+        require_video_latent(latent)
         require_vace_model(model)
         require_vace_conditioning(positive, "positive")
         require_vace_conditioning(negative, "negative")
@@ -135,7 +151,8 @@ class ReCoSampler(io.ComfyNode):
                                       first_step=round(constraint_start * steps), end_step=round(constraint_end * steps),
                                       kind=constraint_type)
         if region_mode == "mask":
-            constraint.region = mask_region(region_mask, layout)
+            with about_input("region_mask"):
+                constraint.region = mask_region(region_mask, layout)
         if region_mode != "off":
             options = patched.model_options.setdefault("transformer_options", {})
             options["optimized_attention_override"] = attention_override(

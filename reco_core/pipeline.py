@@ -7,6 +7,7 @@ ComfyUI's conventions, so a headless edit and a node graph with the same seed ta
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -35,6 +36,9 @@ class SamplingSettings:
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {self.sampler!r}.")
+        for name in ("cfg", "shift", "denoise"):  # NaN passes every range check and would only show in the output
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}.")
 
 
 @dataclass

@@ -22,6 +22,7 @@ from pathlib import Path
 import imageio_ffmpeg
 
 from ..canvas import CanvasSpec
+from ..interruption import check_interrupted
 from ..text_embeddings import UMT5_DIM, load_text_embeddings
 from ..video_io import read_video
 
@@ -193,6 +194,7 @@ def validate_manifest(folder: str | os.PathLike[str], spec: CanvasSpec) -> Valid
     """
     report = ValidationReport()
     for row in load_manifest(folder):
+        check_interrupted()
         problems, source = _check_row(Path(folder), row, spec)
         if problems:
             report.bad_rows.extend((row.index, name, reason) for name, reason in problems)

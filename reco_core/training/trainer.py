@@ -35,6 +35,7 @@ from typing import Any, Literal
 import torch
 
 from .. import __version__
+from ..interruption import check_interrupted
 from ..schedule import RECO_SHIFT
 from ..wan_models import load_transformer
 from ..weights.checkpoint import load_state_dict, save_safetensors
@@ -497,6 +498,7 @@ def train(
         first = consumed + accelerator.process_index * accumulation
         terms = []
         for micro in range(accumulation):
+            check_interrupted()
             batch = _sample_tensors(items[order[first + micro]], accelerator.device, model_dtype)
             with accelerator.no_sync(model) if micro < accumulation - 1 else nullcontext():
                 terms.append(_sample_losses(model, capture, batch, first + micro, config, model_dtype, accumulation))
