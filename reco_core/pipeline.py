@@ -16,7 +16,8 @@ from .canvas import Canvas, CanvasSpec, Mode, build_canvas, restore
 from .region_map import region_map
 from .sampling import SAMPLERS, guided, initial_latent
 from .schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS, TIMESTEP_SCALE, flow_sigmas
-from .vace_context import WAN21_LATENT_MEAN, WAN21_LATENT_STD, empty_latent_shape, vace_context
+from .vace_context import empty_latent_shape, vace_context
+from .wan_latent import denormalize_latent
 
 StepHook = Callable[[int, int, torch.Tensor], None]  # (step, total, region map (T, h, w)) -> None; may raise to cancel
 
@@ -60,22 +61,6 @@ class WanVaceCodec:
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         pixels = self.vae.decode(latent.to(self.device, self.vae.dtype)).sample.float()
         return ((pixels[0].permute(1, 2, 3, 0) + 1) / 2).clamp(0, 1).cpu()
-
-
-def _latent_statistics(latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return tuple(torch.tensor(v, dtype=latent.dtype, device=latent.device).view(1, -1, 1, 1, 1)
-                 for v in (WAN21_LATENT_MEAN, WAN21_LATENT_STD))
-
-
-def normalize_latent(latent: torch.Tensor) -> torch.Tensor:
-    """Raw VAE latents -> the model's space, as ComfyUI's Wan21 latent format does (scale factor 1)."""
-    mean, std = _latent_statistics(latent)
-    return (latent - mean) / std
-
-
-def denormalize_latent(latent: torch.Tensor) -> torch.Tensor:
-    mean, std = _latent_statistics(latent)
-    return latent * std + mean
 
 
 def comfy_noise(shape: tuple[int, ...], seed: int) -> torch.Tensor:

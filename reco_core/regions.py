@@ -21,34 +21,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .wan_latent import PATCH_SIZE, TIME_STRIDE, TOKEN_STRIDE, VAE_STRIDE, latent_frame_count
+
 __all__ = [
-    "LATENT_FRAME_GROUP",
-    "PATCH_SIZE",
-    "VAE_STRIDE",
     "dilate_pixel_mask",
     "kmeans_latent_mask",
-    "latent_frame_count",
     "latent_grid_to_token_grid",
     "pixel_mask_to_latent_grid",
     "pixel_mask_to_token_grid",
 ]
-
-VAE_STRIDE = 8
-"""Pixels per latent cell along height and width (Wan VAE)."""
-LATENT_FRAME_GROUP = 4
-"""Pixel frames per latent frame after the first (Wan VAE, 4n+1 -> n+1)."""
-PATCH_SIZE = 2
-"""Latent cells per token along height and width (Wan DiT patchify)."""
-
-
-def latent_frame_count(frames: int) -> int:
-    """Latent frames the Wan VAE makes of ``frames`` pixel frames; raise unless ``frames`` is 4n+1."""
-    if frames < 1 or (frames - 1) % LATENT_FRAME_GROUP:
-        raise ValueError(
-            f"the Wan VAE needs 4n+1 frames (1, 5, 9, ..., 81), got {frames}; pad the mask by repeating its last "
-            f"frame (as the video is padded) or trim it to {max(1, (frames - 1) // 4 * 4 + 1)} frames"
-        )
-    return (frames - 1) // LATENT_FRAME_GROUP + 1
 
 
 def _check_pixel_mask(mask: torch.Tensor, multiple: int, grid: str) -> tuple[int, int, int]:
@@ -62,7 +43,7 @@ def _check_pixel_mask(mask: torch.Tensor, multiple: int, grid: str) -> tuple[int
             f"mask height and width must be positive multiples of {multiple} for the {grid}, got {height}x{width}; "
             f"resize the mask to the video size that is actually encoded"
         )
-    latent_frame_count(frames)
+    latent_frame_count(frames, "mask")
     return frames, height, width
 
 
@@ -84,7 +65,7 @@ def _check_coverage(min_coverage: float) -> None:
 def _latent_coverage(mask: torch.Tensor, latent_frames: int | None, multiple: int, grid: str) -> torch.Tensor:
     """Fraction (T, H/8, W/8) of each latent cell's pixels that are in, with the VAE's 4n+1 time grouping."""
     frames, height, width = _check_pixel_mask(mask, multiple, grid)
-    count = latent_frame_count(frames)
+    count = latent_frame_count(frames, "mask")
     if latent_frames is not None and latent_frames != count:
         raise ValueError(
             f"mask has {frames} frames, which encode to {count} latent frames, but latent_frames={latent_frames}; "
@@ -93,7 +74,7 @@ def _latent_coverage(mask: torch.Tensor, latent_frames: int | None, multiple: in
     h, w = height // VAE_STRIDE, width // VAE_STRIDE
     spatial = _inside(mask).reshape(frames, h, VAE_STRIDE, w, VAE_STRIDE).mean(dim=(2, 4))
     # Every group has the same pixel count, so a mean of means is the exact fraction of the group's pixels.
-    grouped = spatial[1:].reshape(count - 1, LATENT_FRAME_GROUP, h, w).mean(dim=1)
+    grouped = spatial[1:].reshape(count - 1, TIME_STRIDE, h, w).mean(dim=1)
     return torch.cat((spatial[:1], grouped), dim=0)
 
 
@@ -144,7 +125,7 @@ def pixel_mask_to_token_grid(
     """
     _check_coverage(min_coverage)
     grid = "token grid (16x16 pixels per token)"
-    coverage = _latent_coverage(mask, latent_frames, VAE_STRIDE * PATCH_SIZE, grid)
+    coverage = _latent_coverage(mask, latent_frames, TOKEN_STRIDE, grid)
     return _token_coverage(coverage) > min_coverage
 
 

@@ -23,11 +23,11 @@ import torch
 from torch.utils.data import Dataset
 
 from ..canvas import CanvasGeometry, CanvasSpec, build_canvas, place_source_mask
-from ..pipeline import normalize_latent
 from ..regions import dilate_pixel_mask, kmeans_latent_mask
 from ..text_embeddings import EMBEDS_KEY, UMT5_DIM, load_text_embeddings
 from ..vace_context import VaceContext, vace_context
 from ..video_io import read_video
+from ..wan_latent import normalize_latent
 from .cache import TensorCache, cache_key, file_digest
 from .manifest import Row, resolve_in_folder
 
