@@ -9,6 +9,8 @@ with another latent format has exactly one module to mirror (a test greps the re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 VAE_STRIDE = 8
@@ -85,9 +87,9 @@ def token_grid(latent_frames: int, latent_height: int, latent_width: int) -> tup
     return latent_frames, -(-latent_height // PATCH_SIZE), -(-latent_width // PATCH_SIZE)
 
 
-def token_count(latent: torch.Tensor) -> int:
-    """How many tokens the DiT makes of a latent (..., T, h, w): the sequence length of its self-attention."""
-    frames, rows, columns = token_grid(*latent.shape[-3:])
+def token_count(latent_shape: Sequence[int]) -> int:
+    """How many tokens the DiT makes of a latent shaped (..., T, h, w): the sequence length of its self-attention."""
+    frames, rows, columns = token_grid(*latent_shape[-3:])
     return frames * rows * columns
 
 

@@ -35,6 +35,7 @@ from typing import Any, Literal
 import torch
 
 from .. import __version__
+from ..model_call import predict_velocity
 from ..schedule import RECO_SHIFT
 from ..wan_models import load_transformer
 from ..weights.checkpoint import load_state_dict, save_safetensors
@@ -58,7 +59,6 @@ from .losses import (
     attention_region,
     has_edit_region,
     noised_latent,
-    predict_velocity,
     reco_loss,
     sample_sigma,
 )
