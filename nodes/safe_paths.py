@@ -1,21 +1,17 @@
 """Keeps every file a node input names inside ComfyUI's own folders.
 
-A workflow is shared text: a file name in it may hold `../` or an absolute path. Each name is resolved and must land
-inside the folder it was meant for, or the node refuses it.
+A workflow is shared text: a file name in it may hold `../`, an absolute path or lead through a symlink. Each name is
+resolved by reco_core.paths.resolve_inside (the rule the dataset manifest uses too) and must land inside the folder it
+was meant for, or the node refuses it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..reco_core.paths import resolve_inside
 
-def resolve_inside(folder: str | Path, name: str, input_name: str) -> Path:
-    """The real path of `name` under `folder`; a ValueError naming the input when it would leave the folder."""
-    base = Path(folder).resolve()
-    candidate = (base / name).resolve()
-    if candidate != base and base not in candidate.parents:
-        raise ValueError(f"{input_name}: '{name}' points outside {base}; choose a file inside that folder.")
-    return candidate
+__all__ = ["files_with_suffix", "resolve_inside"]
 
 
 def files_with_suffix(folder: str | Path, suffix: str) -> list[str]:

@@ -14,8 +14,9 @@ import torch
 
 from .attention.constraint import ConstraintSettings, RegionConstraint, start_constraint
 from .attention.diffusers_wan import constrained_attention
-from .canvas import Canvas, CanvasSpec, Mode, build_canvas, restore
+from .canvas import Canvas, CanvasSpec, Mode, build_canvas, restore, restore_mask
 from .model_call import predict_velocity
+from .region_map import region_map_to_pixels
 from .sampling import SAMPLERS, guided, initial_latent
 from .schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS, flow_sigmas
 from .vace_context import VaceContext, empty_latent_shape, vace_context
@@ -46,6 +47,7 @@ class EditResult:
     regenerated_source: torch.Tensor  # the left half, same geometry
     canvas: torch.Tensor  # the decoded canvas (length, H, 2W, 3)
     latent: torch.Tensor  # the sampled canvas as raw VAE latents, reference frame trimmed: ReCoSampler's LATENT
+    region_map: torch.Tensor  # (F, H, W) the last step's region map at the source's size and frame count
     region_maps: list[torch.Tensor] = field(default_factory=list)  # per step, (T, h, w) in [0, 1]
 
 
@@ -148,5 +150,7 @@ class ReCoPipeline:
             regenerated_source=restore(decoded, canvas.geometry, "left"),
             canvas=decoded,
             latent=raw.cpu(),
+            region_map=restore_mask(region_map_to_pixels(run.maps[-1], frames=spec.length, height=spec.height,
+                                                          width=spec.half_width), canvas.geometry),
             region_maps=run.maps,
         )

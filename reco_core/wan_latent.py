@@ -45,7 +45,7 @@ def frame_count_rule(frames: int) -> int:
 
 
 def check_frame_count(frames: int, what: str) -> None:
-    """Raise the one ValueError for a frame count that is not 4n + 1, naming ``what`` has it and the two nearest fixes."""
+    """The one ValueError for a frame count that is not 4n + 1: it names ``what`` and the two nearest fixes."""
     if not is_wan_frame_count(frames):
         lower = frame_count_rule(frames)
         raise ValueError(
