@@ -32,17 +32,25 @@ __all__ = [
 ]
 
 
-def _check_pixel_mask(mask: torch.Tensor, multiple: int, grid: str) -> tuple[int, int, int]:
-    """Return (F, H, W) of a pixel mask, or raise a ValueError saying what the ``grid`` needs."""
+def _check_mask_grid(mask: torch.Tensor, layout: str, multiple: int, need: str) -> tuple[int, int, int]:
+    """Return the three sides of a 3-D mask whose last two are positive multiples of ``multiple``, or raise.
+
+    ``layout`` names the axes the caller expects and ``need`` says why the sides must be multiples, so each grid
+    keeps its own message while the checks are written once.
+    """
     if not isinstance(mask, torch.Tensor) or mask.dim() != 3:
         shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise ValueError(f"mask must be a (F, H, W) tensor of pixel frames, got {shape}")
+        raise ValueError(f"mask must be a {layout} tensor, got {shape}")
     frames, height, width = mask.shape
     if height == 0 or width == 0 or height % multiple or width % multiple:
-        raise ValueError(
-            f"mask height and width must be positive multiples of {multiple} for the {grid}, got {height}x{width}; "
-            f"resize the mask to the video size that is actually encoded"
-        )
+        raise ValueError(f"mask height and width must be positive multiples of {multiple} {need}, got {height}x{width}")
+    return frames, height, width
+
+
+def _check_pixel_mask(mask: torch.Tensor, multiple: int, grid: str) -> tuple[int, int, int]:
+    """Return (F, H, W) of a pixel mask, or raise a ValueError saying what the ``grid`` needs."""
+    frames, height, width = _check_mask_grid(
+        mask, "(F, H, W)", multiple, f"for the {grid}; resize the mask to the video size that is actually encoded")
     latent_frame_count(frames, "mask")
     return frames, height, width
 
@@ -79,15 +87,8 @@ def _latent_coverage(mask: torch.Tensor, latent_frames: int | None, multiple: in
 
 
 def _check_latent_grid(mask: torch.Tensor) -> None:
-    if not isinstance(mask, torch.Tensor) or mask.dim() != 3:
-        shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise ValueError(f"mask must be a (T, h, w) tensor on the latent grid, got {shape}")
-    _, h, w = mask.shape
-    if h == 0 or w == 0 or h % PATCH_SIZE or w % PATCH_SIZE:
-        raise ValueError(
-            f"latent mask height and width must be positive and even (the DiT patchifies 2x2), got {h}x{w}; "
-            f"the pixel size must then be a multiple of 16"
-        )
+    _check_mask_grid(mask, "(T, h, w) latent-grid", PATCH_SIZE,
+                     f"(even: the DiT patchifies 2x2, so the pixel size must be a multiple of {TOKEN_STRIDE})")
 
 
 def _token_coverage(latent_coverage: torch.Tensor) -> torch.Tensor:

@@ -16,10 +16,8 @@ import torch
 from harness.comfy_inprocess import PACKAGE_NAME, import_comfy, import_package
 from reco_core.attention.constraint import ConstraintSettings
 from reco_core.canvas import CanvasSpec, build_canvas
-from reco_core.pipeline import ReCoPipeline, SamplingSettings
-from reco_core.text_embeddings import load_text_embeddings
+from reco_core.pipeline import SamplingSettings
 from reco_core.vace_context import empty_latent_shape, vace_context
-from reco_core.wan_models import load_transformer, load_vae
 
 SPEC = CanvasSpec(half_width=32, height=32, length=9)
 SAMPLING = SamplingSettings(steps=4, cfg=5.0, seed=11)
@@ -38,17 +36,7 @@ def region_mask() -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def headless(tiny_models):
-    return ReCoPipeline(load_transformer(tiny_models.vace), load_vae(tiny_models.vae))
-
-
-@pytest.fixture(scope="module")
-def embeds(tiny_models):
-    return load_text_embeddings(tiny_models.positive).embeds, load_text_embeddings(tiny_models.negative).embeds
-
-
-@pytest.fixture(scope="module")
-def node_run(tiny_models, headless, embeds):
+def node_run(tiny_models, headless_pipeline, text_embeds):
     """ReCoSampler.execute on the native model, fed the headless path's VACE context; returns (latent, region map)."""
     comfy = import_comfy()
     import node_helpers
@@ -58,9 +46,10 @@ def node_run(tiny_models, headless, embeds):
     canvas_type = importlib.import_module(f"{PACKAGE_NAME}.nodes.canvas_type")
     model = comfy.sd.load_diffusion_model(str(tiny_models.vace), model_options={"dtype": torch.float32})
     canvas = build_canvas(source(), SPEC)
-    context = vace_context(headless.codec.encode, canvas.control, canvas.mask)
+    context = vace_context(headless_pipeline.codec.encode, canvas.control, canvas.mask)
     values = {"vace_frames": [context.frames], "vace_mask": [context.mask], "vace_strength": [1.0]}
-    positive, negative = (node_helpers.conditioning_set_values([[embed, {}]], values, append=True) for embed in embeds)
+    positive, negative = (node_helpers.conditioning_set_values([[embed, {}]], values, append=True)
+                          for embed in text_embeds)
 
     def run(settings: ConstraintSettings) -> tuple[torch.Tensor, torch.Tensor]:
         latent = {"samples": torch.zeros(empty_latent_shape(SPEC.height, SPEC.width, SPEC.length)),
@@ -86,8 +75,9 @@ def relative_difference(ours: torch.Tensor, theirs: torch.Tensor) -> float:
     ConstraintSettings(mode="mask", kind="videograin"),
     ConstraintSettings(mode="auto", kind="block", auto_steps=2),
 ], ids=["mask-block", "mask-videograin", "auto-block"])
-def test_headless_edit_equals_reco_sampler(headless, embeds, node_run, settings):
-    ours = headless.edit(source(), *embeds, SPEC, SAMPLING, constraint=settings, region_mask=region_mask())
+def test_headless_edit_equals_reco_sampler(headless_pipeline, text_embeds, node_run, settings):
+    ours = headless_pipeline.edit(source(), *text_embeds, SPEC, SAMPLING, constraint=settings,
+                                  region_mask=region_mask())
     theirs, region = node_run(settings)
     assert ours.latent.shape == theirs.shape
     assert relative_difference(ours.latent, theirs) <= RELATIVE_TOLERANCE
@@ -95,7 +85,7 @@ def test_headless_edit_equals_reco_sampler(headless, embeds, node_run, settings)
     assert region.shape == (SPEC.length, SPEC.height, SPEC.half_width)
 
     # The constraint really acted, on both paths: without it both land far from here.
-    plain = headless.edit(source(), *embeds, SPEC, SAMPLING).latent
+    plain = headless_pipeline.edit(source(), *text_embeds, SPEC, SAMPLING).latent
     assert relative_difference(plain, theirs) > 100 * RELATIVE_TOLERANCE
     plain_native, _ = node_run(ConstraintSettings())
     assert relative_difference(plain, plain_native) <= RELATIVE_TOLERANCE
