@@ -86,6 +86,6 @@ def test_headless_edit_equals_reco_sampler(headless_pipeline, text_embeds, node_
 
     # The constraint really acted, on both paths: without it both land far from here.
     plain = headless_pipeline.edit(source(), *text_embeds, SPEC, SAMPLING).latent
-    assert relative_difference(plain, theirs) > 100 * RELATIVE_TOLERANCE
+    assert relative_difference(plain, theirs) > 10 * RELATIVE_TOLERANCE
     plain_native, _ = node_run(ConstraintSettings())
     assert relative_difference(plain, plain_native) <= RELATIVE_TOLERANCE
