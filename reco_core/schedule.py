@@ -24,6 +24,17 @@ def shift_sigma(sigma: torch.Tensor, shift: float) -> torch.Tensor:
     return shift * sigma / (1 + (shift - 1) * sigma)
 
 
+def sigma_table(shift: float = RECO_SHIFT) -> torch.Tensor:
+    """ComfyUI's 1000 shifted noise levels, ascending, float64: shift_sigma(i / 1000), i = 1..1000.
+
+    The sampler picks its steps from this table and training draws its noise levels from it, so the model is trained
+    on exactly the levels it is sampled at.
+    """
+    if not (math.isfinite(shift) and shift > 0):
+        raise ValueError(f"shift must be a positive number, got {shift}.")
+    return shift_sigma(torch.arange(1, TIMESTEP_SCALE + 1, dtype=torch.float64) / TIMESTEP_SCALE, shift)
+
+
 def flow_sigmas(steps: int = RECO_STEPS, shift: float = RECO_SHIFT, denoise: float = 1.0) -> torch.Tensor:
     """`steps + 1` descending sigmas ending at 0.
 
@@ -34,13 +45,11 @@ def flow_sigmas(steps: int = RECO_STEPS, shift: float = RECO_SHIFT, denoise: flo
         raise ValueError(f"steps must be at least 1, got {steps}.")
     if not 0.0 < denoise <= 1.0:
         raise ValueError(f"denoise must be in (0, 1], got {denoise}.")
-    if not (math.isfinite(shift) and shift > 0):
-        raise ValueError(f"shift must be a positive number, got {shift}.")
     total = int(steps / denoise)
     if total > MAX_SCHEDULE_STEPS:
         raise ValueError(f"steps / denoise = {steps} / {denoise} asks for a {total}-step schedule; at most "
                          f"{MAX_SCHEDULE_STEPS} are allowed: lower steps or raise denoise.")
-    table = shift_sigma(torch.arange(1, TIMESTEP_SCALE + 1, dtype=torch.float64) / TIMESTEP_SCALE, shift)
+    table = sigma_table(shift)
     stride = TIMESTEP_SCALE / total
     picked = [table[-(1 + int(i * stride))] for i in range(total)]
     sigmas = torch.stack(picked + [torch.zeros((), dtype=torch.float64)]).float()
