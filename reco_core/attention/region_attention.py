@@ -26,6 +26,20 @@ DEFAULT_SCORE_CHUNK_ELEMENTS = 2**26
 """Scores materialized at once by the blocked passes (256 MiB in fp32): memory stays bounded however large N gets."""
 
 
+PlainAttention = Callable[[torch.Tensor], torch.Tensor]
+"""Plain attention of some query rows (B, heads, n, head_dim) over all keys and values of the call, no mask.
+
+The hook hands in ComfyUI's own backend (SDPA, Sage, xformers, flash, whatever the artist started ComfyUI with), so
+the queries a constraint does not touch cost exactly what they cost without ReCo."""
+
+QUERY_CHUNKS = 32
+"""Query rows are routed in about this many chunks: each chunk's gathered queries and output are 1/32 of the
+output buffer, so a constrained call peaks within a few percent of a plain one instead of at twice its memory."""
+
+MIN_QUERY_CHUNK = {"cpu": 256, "cuda": 4096}
+"""Smallest chunk per device: below it a kernel call no longer fills the device (CPU threads, GPU multiprocessors)."""
+
+
 def region_constrained_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -33,27 +47,32 @@ def region_constrained_attention(
     region: torch.Tensor,
     strength: float,
     scale: float | None = None,
+    plain: PlainAttention | None = None,
 ) -> torch.Tensor:
     """Canvas self-attention in which target-edit queries are steered away from source-edit keys.
 
     For each query in the target half inside ``region``, the unnormalized attention weight exp(s) of every key in the
     source half inside ``region`` is multiplied by (1 - strength) and the row is renormalized. Strength 0 is plain
-    attention (returned from the very same SDPA call); strength 1 gives those keys exactly zero probability, so the
-    edited object cannot be copied from the source. All other queries are untouched.
+    attention (returned from the very same attention call); strength 1 gives those keys exactly zero probability, so
+    the edited object cannot be copied from the source. All other queries are untouched.
 
     Multiplying weights by (1 - strength) is adding log(1 - strength) to the scores, and that bias depends on the key
-    only. So the constrained queries run one SDPA call with a single (1, 1, 1, N) bias row that the kernel broadcasts,
-    and the remaining queries run a plain SDPA call: nothing token-pair sized is ever allocated. Rows never become
-    fully masked, because target-half keys are never biased, even when ``region`` is all ones.
+    only. So the constrained queries run torch SDPA with a single (1, 1, 1, N) bias row that the kernel broadcasts
+    (no key subset is copied: a copy of K and V would cost more memory than the whole output), and the remaining
+    queries run ``plain``: nothing token-pair sized is ever allocated. Rows never become fully masked, because
+    target-half keys are never biased, even when ``region`` is all ones.
 
     Args:
         q, k, v: (B, heads, N, head_dim) canvas tokens, N = F * H * 2W.
         region: (F, H, W) bool edit mask on the per-half token grid, aligned with the source half.
         strength: in [0, 1].
         scale: score scale as in torch SDPA (default 1 / sqrt(head_dim)).
+        plain: the attention backend for unconstrained queries (see :data:`PlainAttention`); it must use ``scale``.
+            Default: torch SDPA.
 
     Returns:
-        (B, heads, N, v_head_dim), dtype of ``v``; differentiable like SDPA.
+        (B, heads, N, v_head_dim), dtype of ``v``; differentiable like SDPA. Its memory is laid out token-major
+        (B, N, heads, v_head_dim), so ``out.transpose(1, 2).flatten(2)`` is a free view.
     """
     _check_attention_inputs(q, k, v)
     check_region(region)
@@ -61,16 +80,14 @@ def region_constrained_attention(
     check_canvas_length(k.shape[2], region, "k")
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must lie in [0, 1], got {strength}")
+    plain = plain or _sdpa_over(k, v, scale)
 
     masks = canvas_masks(region, q.device)
-    constrained = torch.nonzero(masks.target_edit).squeeze(1)
-    if strength == 0.0 or constrained.numel() == 0:
-        return F.scaled_dot_product_attention(q, k, v, scale=scale)
-    free = torch.nonzero(~masks.target_edit).squeeze(1)
-
+    if strength == 0.0 or not bool(masks.target_edit.any()):
+        return plain(q)
     key_bias = -math.inf if strength == 1.0 else math.log1p(-strength)
     bias_row = torch.zeros(k.shape[2], dtype=q.dtype, device=q.device).masked_fill(masks.source_edit, key_bias)
-    return _split_queries(q, k, v, constrained, free, scale, lambda q_edit: F.scaled_dot_product_attention(
+    return _route_queries(q, v, masks.target_edit, plain, lambda q_edit: F.scaled_dot_product_attention(
         q_edit, k, v, attn_mask=bias_row.view(1, 1, 1, -1), scale=scale))
 
 
@@ -81,38 +98,46 @@ def videograin_canvas_attention(
     region: torch.Tensor,
     lam: float,
     scale: float | None = None,
+    plain: PlainAttention | None = None,
 ) -> torch.Tensor:
     """VideoGrain's modulation as a soft counterpart of `region_constrained_attention` on the canvas.
 
     Target-edit queries treat the source edit region as "another region" (scores pushed toward their row minimum)
-    and every other key as "their own" (pushed toward the row maximum); all other queries are plain attention, so
-    the source half and the background are untouched. ``lam`` comes from :func:`videograin_lambda`. Inference only,
-    like :func:`modulated_attention`.
+    and every other key as "their own" (pushed toward the row maximum); all other queries are plain attention through
+    ``plain`` (default torch SDPA), so the source half and the background are untouched. ``lam`` comes from
+    :func:`videograin_lambda`. Inference only, like :func:`modulated_attention`.
     """
     _check_attention_inputs(q, k, v)
     check_region(region)
     check_canvas_length(q.shape[2], region, "q")
     check_canvas_length(k.shape[2], region, "k")
+    plain = plain or _sdpa_over(k, v, scale)
     masks = canvas_masks(region, q.device)
-    constrained = torch.nonzero(masks.target_edit).squeeze(1)
-    if lam == 0.0 or constrained.numel() == 0:
-        return F.scaled_dot_product_attention(q, k, v, scale=scale)
-    free = torch.nonzero(~masks.target_edit).squeeze(1)
+    if lam == 0.0 or not bool(masks.target_edit.any()):
+        return plain(q)
     k_labels = masks.source_edit.long()  # 1: the source object, 0: everything else
-    q_labels = torch.zeros(constrained.numel(), dtype=torch.long, device=q.device)
     same_region = torch.tensor([[True, False], [True, True]], device=q.device)
-    return _split_queries(q, k, v, constrained, free, scale, lambda q_edit: modulated_attention(
-        q_edit, k, v, q_labels, k_labels, same_region, lam, scale=scale))
+    return _route_queries(q, v, masks.target_edit, plain, lambda q_edit: modulated_attention(
+        q_edit, k, v, q_edit.new_zeros(q_edit.shape[2], dtype=torch.long), k_labels, same_region, lam, scale=scale))
 
 
-def _split_queries(q, k, v, constrained: torch.Tensor, free: torch.Tensor, scale: float | None,
-                   attend_constrained: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-    """Plain attention for the `free` queries, `attend_constrained` for the others, scattered back in place."""
-    out_free = F.scaled_dot_product_attention(q.index_select(2, free), k, v, scale=scale)
-    out_constrained = attend_constrained(q.index_select(2, constrained))
-    out = out_free.new_empty(q.shape[:3] + (v.shape[-1],))
-    out.index_copy_(2, free, out_free)
-    out.index_copy_(2, constrained, out_constrained)
+def _sdpa_over(k: torch.Tensor, v: torch.Tensor, scale: float | None) -> PlainAttention:
+    return lambda rows: F.scaled_dot_product_attention(rows, k, v, scale=scale)
+
+
+def _route_queries(q: torch.Tensor, v: torch.Tensor, constrained: torch.Tensor, plain: PlainAttention,
+                   attend_constrained: PlainAttention) -> torch.Tensor:
+    """``plain`` for the queries outside ``constrained`` (bool, length N), ``attend_constrained`` for the others.
+
+    Both run chunk by chunk, each chunk scattered straight into the one output buffer, so the call's peak is that
+    buffer plus one chunk (see :data:`QUERY_CHUNKS`) rather than two full outputs.
+    """
+    batch, heads, tokens = q.shape[:3]
+    out = torch.empty(batch, tokens, heads, v.shape[-1], dtype=v.dtype, device=q.device).transpose(1, 2)
+    step = max(MIN_QUERY_CHUNK.get(q.device.type, 1), -(-tokens // QUERY_CHUNKS))
+    for rows_mask, attend in ((~constrained, plain), (constrained, attend_constrained)):
+        for rows in torch.nonzero(rows_mask).squeeze(1).split(step):
+            out.index_copy_(2, rows, attend(q.index_select(2, rows)))
     return out
 
 
