@@ -9,6 +9,7 @@ the previous override or the backend unchanged, so with the constraint off the n
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import torch
@@ -43,31 +44,27 @@ class RegionConstraint:
 def attention_override(constraint: RegionConstraint, previous=None):
     def override(func, q, k, v, heads, mask=None, attn_precision=None, skip_reshape=False,
                  skip_output_reshape=False, **kwargs):
-        def backend(q, k, v, mask=mask, skip_reshape=skip_reshape, skip_output_reshape=skip_output_reshape):
-            """The attention ComfyUI would have run: the previous override if any, else its chosen backend."""
-            call = (lambda *args, **kw: previous(func, *args, **kw)) if previous is not None else func
-            return call(q, k, v, heads, mask=mask, attn_precision=attn_precision, skip_reshape=skip_reshape,
-                        skip_output_reshape=skip_output_reshape, **kwargs)
-
+        # Every query first goes through the artist's backend (Sage, flash, xformers...), or a previous override, in
+        # the very call ComfyUI would make; only constrained rows are then recomputed, in place, on (B, heads, N, D)
+        # views of the tensors.
+        attend = functools.partial(previous, func) if previous is not None else func
+        plain = attend(q, k, v, heads, mask=mask, attn_precision=attn_precision, skip_reshape=skip_reshape,
+                       skip_output_reshape=skip_output_reshape, **kwargs)
         token_axis = 2 if skip_reshape else 1
         canvas_self_attention = q.shape[token_axis] == k.shape[token_axis] == constraint.tokens
         if not (canvas_self_attention and mask is None and constraint.active()):
-            return backend(q, k, v)
+            return plain
         if not skip_reshape:
             q, k, v = (t.unflatten(-1, (heads, -1)).transpose(1, 2) for t in (q, k, v))
-
-        def plain(rows):
-            # Unconstrained queries keep the artist's backend (Sage, flash, xformers...): only the rows differ.
-            return backend(rows, k, v, skip_reshape=True, skip_output_reshape=True)
-
+        plain_view = plain if skip_output_reshape else plain.unflatten(-1, (heads, -1)).transpose(1, 2)
         region = constraint.region.to(q.device)
         if constraint.kind == "videograin":
             # VideoGrain's lambda follows the noise level (ComfyUI puts the current sigma in transformer_options).
             sigma = float(kwargs["transformer_options"]["sigmas"].max().clamp(0, 1))
             lam = constraint.strength * videograin_lambda(sigma, float(region.float().mean()), self_attention=True)
-            out = videograin_canvas_attention(q, k, v, region, lam, plain=plain)
+            out = videograin_canvas_attention(q, k, v, region, lam, plain=plain_view)
         else:
-            out = region_constrained_attention(q, k, v, region, constraint.strength, plain=plain)
+            out = region_constrained_attention(q, k, v, region, constraint.strength, plain=plain_view)
         constraint.calls += 1
         return out if skip_output_reshape else out.transpose(1, 2).flatten(2)
 

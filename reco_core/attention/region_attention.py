@@ -26,18 +26,13 @@ DEFAULT_SCORE_CHUNK_ELEMENTS = 2**26
 """Scores materialized at once by the blocked passes (256 MiB in fp32): memory stays bounded however large N gets."""
 
 
-PlainAttention = Callable[[torch.Tensor], torch.Tensor]
-"""Plain attention of some query rows (B, heads, n, head_dim) over all keys and values of the call, no mask.
+ROWS_PER_CALL = {"cpu": 1024, "cuda": 8192}
+"""Constrained query rows attended per kernel call: below this a call stops filling the device (CPU threads, GPU
+multiprocessors), above it the call's gathered queries and output cost memory on top of the plain output."""
 
-The hook hands in ComfyUI's own backend (SDPA, Sage, xformers, flash, whatever the artist started ComfyUI with), so
-the queries a constraint does not touch cost exactly what they cost without ReCo."""
-
-QUERY_CHUNKS = 32
-"""Query rows are routed in about this many chunks: each chunk's gathered queries and output are 1/32 of the
-output buffer, so a constrained call peaks within a few percent of a plain one instead of at twice its memory."""
-
-MIN_QUERY_CHUNK = {"cpu": 256, "cuda": 4096}
-"""Smallest chunk per device: below it a kernel call no longer fills the device (CPU threads, GPU multiprocessors)."""
+HEADS_PER_CALL = {"cpu": 1}
+"""Heads per constrained call (absent: all). On a CPU one head at a time keeps a call's buffers at a few percent of
+the output while the row count keeps the kernel efficient; on a GPU all heads share a call, so it fills the device."""
 
 
 def region_constrained_attention(
@@ -47,7 +42,7 @@ def region_constrained_attention(
     region: torch.Tensor,
     strength: float,
     scale: float | None = None,
-    plain: PlainAttention | None = None,
+    plain: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Canvas self-attention in which target-edit queries are steered away from source-edit keys.
 
@@ -57,9 +52,11 @@ def region_constrained_attention(
     the edited object cannot be copied from the source. All other queries are untouched.
 
     Multiplying weights by (1 - strength) is adding log(1 - strength) to the scores, and that bias depends on the key
-    only. So the constrained queries run torch SDPA with a single (1, 1, 1, N) bias row that the kernel broadcasts
-    (no key subset is copied: a copy of K and V would cost more memory than the whole output), and the remaining
-    queries run ``plain``: nothing token-pair sized is ever allocated. Rows never become fully masked, because
+    only. So all queries first get plain attention (``plain``: the artist's backend, in one call, into the one
+    output buffer), then the constrained rows are recomputed with torch SDPA and a single (1, 1, 1, N) bias row that
+    the kernel broadcasts, and written over their plain rows, a chunk at a time (see :data:`ROWS_PER_CALL`): the peak
+    stays within a few percent of the plain call's, and nothing token-pair sized is ever allocated (a copy of the allowed
+    keys and values would cost more memory than the whole output). Rows never become fully masked, because
     target-half keys are never biased, even when ``region`` is all ones.
 
     Args:
@@ -67,12 +64,12 @@ def region_constrained_attention(
         region: (F, H, W) bool edit mask on the per-half token grid, aligned with the source half.
         strength: in [0, 1].
         scale: score scale as in torch SDPA (default 1 / sqrt(head_dim)).
-        plain: the attention backend for unconstrained queries (see :data:`PlainAttention`); it must use ``scale``.
-            Default: torch SDPA.
+        plain: plain attention of all of ``q`` as the caller's backend computed it, (B, heads, N, v_head_dim) (any
+            strides), with the same ``scale``; its constrained rows are overwritten in place. Default: torch SDPA.
 
     Returns:
-        (B, heads, N, v_head_dim), dtype of ``v``; differentiable like SDPA. Its memory is laid out token-major
-        (B, N, heads, v_head_dim), so ``out.transpose(1, 2).flatten(2)`` is a free view.
+        (B, heads, N, v_head_dim), dtype of ``v``: ``plain`` with its constrained rows overwritten (a copy of it
+        when gradients are recorded); differentiable like SDPA.
     """
     _check_attention_inputs(q, k, v)
     check_region(region)
@@ -80,15 +77,14 @@ def region_constrained_attention(
     check_canvas_length(k.shape[2], region, "k")
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must lie in [0, 1], got {strength}")
-    plain = plain or _sdpa_over(k, v, scale)
-
+    out = F.scaled_dot_product_attention(q, k, v, scale=scale) if plain is None else plain
     masks = canvas_masks(region, q.device)
     if strength == 0.0 or not bool(masks.target_edit.any()):
-        return plain(q)
+        return out
     key_bias = -math.inf if strength == 1.0 else math.log1p(-strength)
     bias_row = torch.zeros(k.shape[2], dtype=q.dtype, device=q.device).masked_fill(masks.source_edit, key_bias)
-    return _route_queries(q, v, masks.target_edit, plain, lambda q_edit: F.scaled_dot_product_attention(
-        q_edit, k, v, attn_mask=bias_row.view(1, 1, 1, -1), scale=scale))
+    return _overwrite_rows(out, q, masks.target_edit, lambda rows, heads: F.scaled_dot_product_attention(
+        rows, k[:, heads], v[:, heads], attn_mask=bias_row.view(1, 1, 1, -1), scale=scale))
 
 
 def videograin_canvas_attention(
@@ -98,7 +94,7 @@ def videograin_canvas_attention(
     region: torch.Tensor,
     lam: float,
     scale: float | None = None,
-    plain: PlainAttention | None = None,
+    plain: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """VideoGrain's modulation as a soft counterpart of `region_constrained_attention` on the canvas.
 
@@ -111,33 +107,36 @@ def videograin_canvas_attention(
     check_region(region)
     check_canvas_length(q.shape[2], region, "q")
     check_canvas_length(k.shape[2], region, "k")
-    plain = plain or _sdpa_over(k, v, scale)
+    out = F.scaled_dot_product_attention(q, k, v, scale=scale) if plain is None else plain
     masks = canvas_masks(region, q.device)
     if lam == 0.0 or not bool(masks.target_edit.any()):
-        return plain(q)
+        return out
     k_labels = masks.source_edit.long()  # 1: the source object, 0: everything else
     same_region = torch.tensor([[True, False], [True, True]], device=q.device)
-    return _route_queries(q, v, masks.target_edit, plain, lambda q_edit: modulated_attention(
-        q_edit, k, v, q_edit.new_zeros(q_edit.shape[2], dtype=torch.long), k_labels, same_region, lam, scale=scale))
+    score_block = max(2**16, out.numel() // 32)  # the extremum pass's scores: a few percent of the output
+    return _overwrite_rows(out, q, masks.target_edit, lambda rows, heads: modulated_attention(
+        rows, k[:, heads], v[:, heads], rows.new_zeros(rows.shape[2], dtype=torch.long), k_labels, same_region, lam,
+        scale=scale, score_chunk_elements=score_block))
 
 
-def _sdpa_over(k: torch.Tensor, v: torch.Tensor, scale: float | None) -> PlainAttention:
-    return lambda rows: F.scaled_dot_product_attention(rows, k, v, scale=scale)
+def _overwrite_rows(out: torch.Tensor, q: torch.Tensor, rows_mask: torch.Tensor,
+                   attend: Callable[[torch.Tensor, slice], torch.Tensor]) -> torch.Tensor:
+    """Replace the rows of ``out`` selected by ``rows_mask`` (bool, length N) with ``attend(query rows, heads)``.
 
-
-def _route_queries(q: torch.Tensor, v: torch.Tensor, constrained: torch.Tensor, plain: PlainAttention,
-                   attend_constrained: PlainAttention) -> torch.Tensor:
-    """``plain`` for the queries outside ``constrained`` (bool, length N), ``attend_constrained`` for the others.
-
-    Both run chunk by chunk, each chunk scattered straight into the one output buffer, so the call's peak is that
-    buffer plus one chunk (see :data:`QUERY_CHUNKS`) rather than two full outputs.
+    ``attend`` gets the gathered query rows of the head slice ``heads`` and returns their attention output. Rows go
+    in chunks (:data:`ROWS_PER_CALL`, :data:`HEADS_PER_CALL`), each written straight into ``out``. When autograd
+    records, ``out`` is copied first: the backend that produced it may have saved it for its backward pass.
     """
-    batch, heads, tokens = q.shape[:3]
-    out = torch.empty(batch, tokens, heads, v.shape[-1], dtype=v.dtype, device=q.device).transpose(1, 2)
-    step = max(MIN_QUERY_CHUNK.get(q.device.type, 1), -(-tokens // QUERY_CHUNKS))
-    for rows_mask, attend in ((~constrained, plain), (constrained, attend_constrained)):
-        for rows in torch.nonzero(rows_mask).squeeze(1).split(step):
-            out.index_copy_(2, rows, attend(q.index_select(2, rows)))
+    if torch.is_grad_enabled() and (out.requires_grad or q.requires_grad):
+        out = out.clone()
+    device = q.device.type
+    heads = q.shape[1]
+    heads_per_call = HEADS_PER_CALL.get(device, heads)
+    rows = torch.nonzero(rows_mask).squeeze(1)
+    for first_head in range(0, heads, heads_per_call):
+        head_slice = slice(first_head, first_head + heads_per_call)
+        for chunk in rows.split(ROWS_PER_CALL.get(device, ROWS_PER_CALL["cuda"])):
+            out[:, head_slice].index_copy_(2, chunk, attend(q[:, head_slice].index_select(2, chunk), head_slice))
     return out
 
 
