@@ -21,6 +21,7 @@ run:
 test:
 	@comfy="$$($(SETUP) --with-browser)" && COMFYUI_DIR="$$comfy" $(PY) -m pytest -c tests/pytest.ini $(PYTEST_ARGS) $(TESTS)
 
-# Prints the benchmark tables (side-by-side timings on this machine's device; CUDA when present).
+# Prints the benchmark records (side by side on this machine's device; CUDA when present) and writes them as JSON.
+BENCH_JSON ?= benchmarks/results/bench_$$(nvidia-smi >/dev/null 2>&1 && echo cuda || echo cpu).json
 bench: setup
-	@$(PY) -m benchmarks.bench_region_attention
+	@$(PY) -m reco_core bench --json $(BENCH_JSON) $(BENCH_ARGS)

@@ -91,10 +91,13 @@ class RegionConstraint:
         """Whether an attention with these lengths is a canvas self-attention to constrain now."""
         return query_tokens == key_tokens == self.tokens and self.active()
 
-    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sigma: float | None) -> torch.Tensor:
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sigma: float | None,
+               plain: torch.Tensor | None = None) -> torch.Tensor:
         """Constrained canvas self-attention of (B, heads, N, head_dim) inputs at noise level ``sigma`` in [0, 1].
 
         ``sigma`` is the current sampling sigma; only the videograin kind needs it (None is refused there).
+        ``plain`` is the unconstrained attention of every query as the caller's backend computed it; only the
+        constrained rows are recomputed over it (default: torch SDPA computes it here).
         """
         region = self.region.to(q.device)
         if self.kind == "videograin":
@@ -103,9 +106,9 @@ class RegionConstraint:
             # VideoGrain's lambda follows the noise level: strongest at pure noise, gone as the layout settles.
             noise = min(max(sigma, 0.0), 1.0)
             lam = self.strength * videograin_lambda(noise, float(region.float().mean()), self_attention=True)
-            out = videograin_canvas_attention(q, k, v, region, lam)
+            out = videograin_canvas_attention(q, k, v, region, lam, plain=plain)
         else:
-            out = region_constrained_attention(q, k, v, region, self.strength)
+            out = region_constrained_attention(q, k, v, region, self.strength, plain=plain)
         self.calls += 1
         return out
 

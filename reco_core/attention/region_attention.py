@@ -26,6 +26,15 @@ DEFAULT_SCORE_CHUNK_ELEMENTS = 2**26
 """Scores materialized at once by the blocked passes (256 MiB in fp32): memory stays bounded however large N gets."""
 
 
+ROWS_PER_CALL = {"cpu": 1024, "cuda": 8192}
+"""Constrained query rows attended per kernel call: below this a call stops filling the device (CPU threads, GPU
+multiprocessors), above it the call's gathered queries and output cost memory on top of the plain output."""
+
+HEADS_PER_CALL = {"cpu": 1}
+"""Heads per constrained call (absent: all). On a CPU one head at a time keeps a call's buffers at a few percent of
+the output while the row count keeps the kernel efficient; on a GPU all heads share a call, so it fills the device."""
+
+
 def region_constrained_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -33,27 +42,34 @@ def region_constrained_attention(
     region: torch.Tensor,
     strength: float,
     scale: float | None = None,
+    plain: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Canvas self-attention in which target-edit queries are steered away from source-edit keys.
 
     For each query in the target half inside ``region``, the unnormalized attention weight exp(s) of every key in the
     source half inside ``region`` is multiplied by (1 - strength) and the row is renormalized. Strength 0 is plain
-    attention (returned from the very same SDPA call); strength 1 gives those keys exactly zero probability, so the
-    edited object cannot be copied from the source. All other queries are untouched.
+    attention (returned from the very same attention call); strength 1 gives those keys exactly zero probability, so
+    the edited object cannot be copied from the source. All other queries are untouched.
 
     Multiplying weights by (1 - strength) is adding log(1 - strength) to the scores, and that bias depends on the key
-    only. So the constrained queries run one SDPA call with a single (1, 1, 1, N) bias row that the kernel broadcasts,
-    and the remaining queries run a plain SDPA call: nothing token-pair sized is ever allocated. Rows never become
-    fully masked, because target-half keys are never biased, even when ``region`` is all ones.
+    only. So all queries first get plain attention (``plain``: the artist's backend, in one call, into the one
+    output buffer), then the constrained rows are recomputed with torch SDPA and a single (1, 1, 1, N) bias row that
+    the kernel broadcasts, and written over their plain rows, a chunk at a time (see :data:`ROWS_PER_CALL`): the peak
+    stays within a few percent of the plain call's, and nothing token-pair sized is ever allocated (a copy of the allowed
+    keys and values would cost more memory than the whole output). Rows never become fully masked, because
+    target-half keys are never biased, even when ``region`` is all ones.
 
     Args:
         q, k, v: (B, heads, N, head_dim) canvas tokens, N = F * H * 2W.
         region: (F, H, W) bool edit mask on the per-half token grid, aligned with the source half.
         strength: in [0, 1].
         scale: score scale as in torch SDPA (default 1 / sqrt(head_dim)).
+        plain: plain attention of all of ``q`` as the caller's backend computed it, (B, heads, N, v_head_dim) (any
+            strides), with the same ``scale``; its constrained rows are overwritten in place. Default: torch SDPA.
 
     Returns:
-        (B, heads, N, v_head_dim), dtype of ``v``; differentiable like SDPA.
+        (B, heads, N, v_head_dim), dtype of ``v``: ``plain`` with its constrained rows overwritten (a copy of it
+        when gradients are recorded); differentiable like SDPA.
     """
     _check_attention_inputs(q, k, v)
     check_region(region)
@@ -61,17 +77,14 @@ def region_constrained_attention(
     check_canvas_length(k.shape[2], region, "k")
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must lie in [0, 1], got {strength}")
-
+    out = F.scaled_dot_product_attention(q, k, v, scale=scale) if plain is None else plain
     masks = canvas_masks(region, q.device)
-    constrained = torch.nonzero(masks.target_edit).squeeze(1)
-    if strength == 0.0 or constrained.numel() == 0:
-        return F.scaled_dot_product_attention(q, k, v, scale=scale)
-    free = torch.nonzero(~masks.target_edit).squeeze(1)
-
+    if strength == 0.0 or not bool(masks.target_edit.any()):
+        return out
     key_bias = -math.inf if strength == 1.0 else math.log1p(-strength)
     bias_row = torch.zeros(k.shape[2], dtype=q.dtype, device=q.device).masked_fill(masks.source_edit, key_bias)
-    return _split_queries(q, k, v, constrained, free, scale, lambda q_edit: F.scaled_dot_product_attention(
-        q_edit, k, v, attn_mask=bias_row.view(1, 1, 1, -1), scale=scale))
+    return _overwrite_rows(out, q, masks.target_edit, lambda rows, heads: F.scaled_dot_product_attention(
+        rows, k[:, heads], v[:, heads], attn_mask=bias_row.view(1, 1, 1, -1), scale=scale))
 
 
 def videograin_canvas_attention(
@@ -81,38 +94,49 @@ def videograin_canvas_attention(
     region: torch.Tensor,
     lam: float,
     scale: float | None = None,
+    plain: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """VideoGrain's modulation as a soft counterpart of `region_constrained_attention` on the canvas.
 
     Target-edit queries treat the source edit region as "another region" (scores pushed toward their row minimum)
-    and every other key as "their own" (pushed toward the row maximum); all other queries are plain attention, so
-    the source half and the background are untouched. ``lam`` comes from :func:`videograin_lambda`. Inference only,
-    like :func:`modulated_attention`.
+    and every other key as "their own" (pushed toward the row maximum); all other queries are plain attention through
+    ``plain`` (default torch SDPA), so the source half and the background are untouched. ``lam`` comes from
+    :func:`videograin_lambda`. Inference only, like :func:`modulated_attention`.
     """
     _check_attention_inputs(q, k, v)
     check_region(region)
     check_canvas_length(q.shape[2], region, "q")
     check_canvas_length(k.shape[2], region, "k")
+    out = F.scaled_dot_product_attention(q, k, v, scale=scale) if plain is None else plain
     masks = canvas_masks(region, q.device)
-    constrained = torch.nonzero(masks.target_edit).squeeze(1)
-    if lam == 0.0 or constrained.numel() == 0:
-        return F.scaled_dot_product_attention(q, k, v, scale=scale)
-    free = torch.nonzero(~masks.target_edit).squeeze(1)
+    if lam == 0.0 or not bool(masks.target_edit.any()):
+        return out
     k_labels = masks.source_edit.long()  # 1: the source object, 0: everything else
-    q_labels = torch.zeros(constrained.numel(), dtype=torch.long, device=q.device)
     same_region = torch.tensor([[True, False], [True, True]], device=q.device)
-    return _split_queries(q, k, v, constrained, free, scale, lambda q_edit: modulated_attention(
-        q_edit, k, v, q_labels, k_labels, same_region, lam, scale=scale))
+    score_block = max(2**16, out.numel() // 32)  # the extremum pass's scores: a few percent of the output
+    return _overwrite_rows(out, q, masks.target_edit, lambda rows, heads: modulated_attention(
+        rows, k[:, heads], v[:, heads], rows.new_zeros(rows.shape[2], dtype=torch.long), k_labels, same_region, lam,
+        scale=scale, score_chunk_elements=score_block))
 
 
-def _split_queries(q, k, v, constrained: torch.Tensor, free: torch.Tensor, scale: float | None,
-                   attend_constrained: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-    """Plain attention for the `free` queries, `attend_constrained` for the others, scattered back in place."""
-    out_free = F.scaled_dot_product_attention(q.index_select(2, free), k, v, scale=scale)
-    out_constrained = attend_constrained(q.index_select(2, constrained))
-    out = out_free.new_empty(q.shape[:3] + (v.shape[-1],))
-    out.index_copy_(2, free, out_free)
-    out.index_copy_(2, constrained, out_constrained)
+def _overwrite_rows(out: torch.Tensor, q: torch.Tensor, rows_mask: torch.Tensor,
+                   attend: Callable[[torch.Tensor, slice], torch.Tensor]) -> torch.Tensor:
+    """Replace the rows of ``out`` selected by ``rows_mask`` (bool, length N) with ``attend(query rows, heads)``.
+
+    ``attend`` gets the gathered query rows of the head slice ``heads`` and returns their attention output. Rows go
+    in chunks (:data:`ROWS_PER_CALL`, :data:`HEADS_PER_CALL`), each written straight into ``out``. When autograd
+    records, ``out`` is copied first: the backend that produced it may have saved it for its backward pass.
+    """
+    if torch.is_grad_enabled() and (out.requires_grad or q.requires_grad):
+        out = out.clone()
+    device = q.device.type
+    heads = q.shape[1]
+    heads_per_call = HEADS_PER_CALL.get(device, heads)
+    rows = torch.nonzero(rows_mask).squeeze(1)
+    for first_head in range(0, heads, heads_per_call):
+        head_slice = slice(first_head, first_head + heads_per_call)
+        for chunk in rows.split(ROWS_PER_CALL.get(device, ROWS_PER_CALL["cuda"])):
+            out[:, head_slice].index_copy_(2, chunk, attend(q[:, head_slice].index_select(2, chunk), head_slice))
     return out
 
 

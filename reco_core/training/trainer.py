@@ -240,25 +240,12 @@ def _non_reentrant_checkpoint(module: torch.nn.Module, *args: Any) -> Any:
     return torch.utils.checkpoint.checkpoint(module.__call__, *args, use_reentrant=False)
 
 
-def _cast_frozen_weights(transformer: torch.nn.Module, dtype: torch.dtype) -> None:
-    """Base weights to ``dtype``, except those diffusers keeps in float32.
-
-    Time embedder, modulation tables, block norms and RoPE stay float32, as ``from_pretrained(torch_dtype=...)``
-    leaves them; a blanket ``.to(dtype)`` would round those too.
-    """
-    keep = set(getattr(transformer, "_keep_in_fp32_modules", None) or ())
-    for name, parameter in transformer.named_parameters():
-        if not keep & set(name.split(".")):
-            parameter.data = parameter.data.to(dtype)
-
-
 def _prepare_transformer(config: TrainConfig) -> torch.nn.Module:
     """Frozen base weights in the run's precision, with fresh LoRA adapters (float32) in the target layers."""
     from peft import LoraConfig, inject_adapter_in_model
 
-    transformer = load_transformer(config.base_model)
-    if config.mixed_precision != "fp32":
-        _cast_frozen_weights(transformer, _MODEL_DTYPE[config.mixed_precision])
+    # Straight into the run's precision (diffusers' float32 modules stay float32): no float32 copy of the base.
+    transformer = load_transformer(config.base_model, _MODEL_DTYPE[config.mixed_precision])
     transformer.requires_grad_(False)
     torch.manual_seed(config.seed)  # peft draws lora_A from the global generator; lora_B starts at zero
     lora = LoraConfig(r=config.rank, lora_alpha=config.lora_alpha, target_modules=_target_pattern(config.targets),

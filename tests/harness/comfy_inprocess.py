@@ -10,14 +10,15 @@ import sys
 from harness.comfy_server import comfyui_dir
 
 
-def import_comfy():
-    """Makes `comfy.*` importable and CPU-safe (ComfyUI otherwise asks for CUDA at import); returns `comfy`."""
+def import_comfy(cpu: bool = True):
+    """Makes `comfy.*` importable and, by default, CPU-safe (ComfyUI otherwise asks for CUDA at import); returns
+    `comfy`. GPU benchmarks pass cpu=False."""
     path = str(comfyui_dir())
     if path not in sys.path:
         sys.path.insert(0, path)
     import comfy.cli_args
 
-    comfy.cli_args.args.cpu = True
+    comfy.cli_args.args.cpu = cpu
     import comfy.sd
     import comfy.utils
 
@@ -27,13 +28,13 @@ def import_comfy():
 PACKAGE_NAME = "reco_video_edit_under_test"
 
 
-def import_package():
+def import_package(cpu: bool = True):
     """This repository imported the way ComfyUI imports a custom-node folder (after `import_comfy`)."""
     import importlib.util
 
     from harness.comfy_server import REPO
 
-    import_comfy()
+    import_comfy(cpu)
     if PACKAGE_NAME not in sys.modules:
         spec = importlib.util.spec_from_file_location(PACKAGE_NAME, REPO / "__init__.py",
                                                       submodule_search_locations=[str(REPO)])

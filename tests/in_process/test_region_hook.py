@@ -111,3 +111,54 @@ def test_videograin_kind_lowers_target_edit_attention_to_the_source_object_at_hi
     plain = optimized_attention(q, k, v, heads=HEADS, transformer_options={})[0, parts.target_edit].mean()
     assert mass_on_source_object(1.0) < 0.8 * plain  # lambda = 0.3 (1 - region fraction) at sigma 1
     assert torch.allclose(mass_on_source_object(0.0), plain, atol=1e-6)  # lambda vanishes as t^5 -> 0
+
+
+def _recording(backend, calls: list):
+    """A real ComfyUI attention backend that notes the query count and layout flag of every call it serves."""
+    def record(q, k, v, heads, **kwargs):
+        calls.append((q.shape[2] if kwargs.get("skip_reshape") else q.shape[1], kwargs.get("skip_reshape")))
+        return backend(q, k, v, heads, **kwargs)
+    return record
+
+
+def test_unconstrained_queries_run_on_the_backend_the_hook_was_handed(hook):
+    from comfy.ldm.modules.attention import attention_pytorch, attention_split
+
+    tokens = GRID[0] * GRID[1] * GRID[2] * 2
+    parts = canvas_masks(region())
+    constraint = hook.RegionConstraint(tokens=tokens, strength=0.5, first_step=0, end_step=10, region=region())
+    generator = torch.Generator().manual_seed(2)
+    q, k, v = (torch.randn(1, tokens, HEADS * HEAD_DIM, generator=generator) for _ in range(3))
+    calls: list = []
+    # attention_split is a real backend other than the test machine's default, so its use cannot be a coincidence.
+    out = hook.attention_override(constraint)(_recording(attention_split, calls), q, k, v, HEADS,
+                                              transformer_options={})
+    assert constraint.calls == 1
+    assert calls == [(tokens, False)]  # the very call ComfyUI would make: every query, ComfyUI's layout
+    free = ~parts.target_edit
+    assert torch.equal(out[0, free], attention_split(q, k, v, HEADS)[0, free])  # bit for bit that backend's rows
+    plain = attention_pytorch(q, k, v, HEADS)
+    assert torch.allclose(out[0, free], plain[0, free], atol=1e-5)
+    assert not torch.allclose(out[0, parts.target_edit], plain[0, parts.target_edit], atol=1e-3)
+
+
+def test_unconstrained_queries_keep_a_previous_override_in_the_chain(hook):
+    from comfy.ldm.modules.attention import optimized_attention
+
+    tokens = GRID[0] * GRID[1] * GRID[2] * 2
+    parts = canvas_masks(region())
+    constraint = hook.RegionConstraint(tokens=tokens, strength=1.0, first_step=0, end_step=10, region=region(),
+                                       kind="videograin")
+    calls: list = []
+
+    def previous(func, *args, **kwargs):  # another pack's override, installed before ReCoSampler's
+        return _recording(func, calls)(*args, **kwargs)
+
+    q = torch.randn(1, tokens, HEADS * HEAD_DIM, generator=torch.Generator().manual_seed(3))
+    options = {"optimized_attention_override": hook.attention_override(constraint, previous),
+               "sigmas": torch.tensor([1.0])}
+    out = optimized_attention(q, q, q, heads=HEADS, transformer_options=options)
+    assert constraint.calls == 1
+    assert calls == [(tokens, False)]
+    plain = optimized_attention(q, q, q, heads=HEADS, transformer_options={})
+    assert torch.allclose(out[0, ~parts.target_edit], plain[0, ~parts.target_edit], atol=1e-5)

@@ -1,0 +1,95 @@
+"""Best-of-N wall time and peak memory of a call, the same way for every case of a benchmark.
+
+Peak memory on CUDA is torch.cuda.max_memory_allocated above what was allocated before the call. The CPU allocator
+keeps no statistics, so there the peak counts the bytes of live tensors created by torch ops during the call (traced
+at the dispatcher in a separate untimed run; scratch buffers inside one kernel are not seen, for either side).
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+
+class LiveTensorBytes(TorchDispatchMode):
+    """Peak bytes of storages that ops allocate while the mode is active, released when their last tensor dies.
+
+    Outputs sharing storage with an op's inputs (views, in-place results) are not new memory and are skipped unless
+    the storage was itself allocated under the mode.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: dict[int, list[int]] = {}  # storage address -> [bytes, live tensors]
+        self.current = 0
+        self.peak = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {t.untyped_storage().data_ptr() for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
+        for tensor in tree_leaves(out):
+            if isinstance(tensor, torch.Tensor):
+                self._track(tensor, inputs)
+        return out
+
+    def _track(self, tensor: torch.Tensor, inputs: set[int]) -> None:
+        storage = tensor.untyped_storage()
+        address = storage.data_ptr()
+        if address == 0 or (address in inputs and address not in self.live):
+            return
+        entry = self.live.get(address)
+        if entry is None:
+            entry = self.live[address] = [storage.nbytes(), 0]
+            self.current += entry[0]
+            self.peak = max(self.peak, self.current)
+        entry[1] += 1
+        weakref.finalize(tensor, self._release, address)
+
+    def _release(self, address: int) -> None:
+        entry = self.live[address]
+        entry[1] -= 1
+        if entry[1] == 0:
+            self.current -= entry[0]
+            del self.live[address]
+
+
+def best_seconds(calls: dict[str, Callable[[], object]], device: torch.device, repeats: int) -> dict[str, float]:
+    """Best wall time in seconds of each call after one warm-up each.
+
+    The calls take turns round by round, so a busy machine slows all of them alike, and the minimum is the run least
+    disturbed by other processes.
+    """
+    for call in calls.values():
+        call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            synchronize(device)
+            start = time.perf_counter()
+            call()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: min(samples) for name, samples in times.items()}
+
+
+def peak_mib(call: Callable[[], object], device: torch.device) -> float:
+    """Peak memory of one call beyond what was allocated before it, in MiB."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        baseline = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        call()
+        return (torch.cuda.max_memory_allocated(device) - baseline) / 2**20
+    with LiveTensorBytes() as tracker:
+        call()
+    return tracker.peak / 2**20
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

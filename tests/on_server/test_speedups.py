@@ -1,0 +1,76 @@
+"""The native speed-ups artists run on Wan, under ReCoSampler, with the region constraint off and on (README table).
+
+Constraint off: ReCoSampler on the sped-up model gives bit for bit the latents of the same native graph
+(ModelSamplingSD3 + KSampler). Constraint on: the graph runs and the constraint changes the result, so it was carried.
+"""
+
+from __future__ import annotations
+
+import pytest
+from safetensors.torch import load_file
+
+from harness import graphs
+
+MASK = {"mask": {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 56, "height": 40}}}
+CACHE = {"reuse_threshold": 3.0, "start_percent": 0.0, "end_percent": 1.0, "verbose": False}  # reuse often
+
+
+def _cache(kind: str) -> dict:
+    return {"speed": {"class_type": kind, "inputs": {"model": ["unet", 0], **CACHE}}}
+
+
+def _lora_stack(tiny_models) -> dict:
+    lora = tiny_models.reco_lora.name
+    return {"speed0": {"class_type": "ReCoLoRALoader", "inputs": {"model": ["unet", 0], "lora_name": lora,
+                                                                    "strength": 1.0}},
+            "speed": {"class_type": "ReCoLoRALoader", "inputs": {"model": ["speed0", 0], "lora_name": lora,
+                                                                   "strength": -0.5}}}
+
+
+# name -> (model nodes ending in "speed", UNETLoader weight_dtype, steps, cfg)
+CELLS = {
+    "EasyCache": (lambda tiny: _cache("EasyCache"), "default", 6, 5.0),
+    "LazyCache": (lambda tiny: _cache("LazyCache"), "default", 6, 5.0),
+    "fp8_e4m3fn weights": (lambda tiny: {}, "fp8_e4m3fn", 2, 5.0),
+    "fp8_e5m2 weights": (lambda tiny: {}, "fp8_e5m2", 2, 5.0),
+    "LoRA stack": (_lora_stack, "default", 2, 5.0),
+    "few-step LoRA, 4 steps, CFG 1": (_lora_stack, "default", 4, 1.0),
+}
+
+
+def _graph(tiny_models, source_video, cell: str, constrained: bool) -> dict:
+    nodes, weight_dtype, steps, cfg = CELLS[cell]
+    speed = nodes(tiny_models)
+    model = ("speed", 0) if speed else ("unet", 0)
+    overrides = {"region_mode": "mask", "region_mask": ["mask", 0]} if constrained else {}
+    graph = {**graphs.loaders(tiny_models, source_video.name), **graphs.canvas(), **MASK, **speed,
+             **graphs.reco_sampler(model, seed=31, steps=steps, cfg=cfg, **overrides),
+             **graphs.native_sampler(model, seed=31, steps=steps),
+             **graphs.save_latent(("sampler", 0), "latents/speedup_reco"),
+             **graphs.save_latent(("ksampler", 0), "latents/speedup_native", node="save_native")}
+    graph["unet"]["inputs"]["weight_dtype"] = weight_dtype
+    graph["ksampler"]["inputs"]["cfg"] = cfg
+    return graph
+
+
+def _latents(server, graph: dict, nodes: tuple[str, ...]) -> list:
+    result = server.run(graph)
+    assert result.status == "execution_success", result.error
+    found = []
+    for node in nodes:
+        entry = result.outputs(node)["latents"][0]
+        found.append(load_file(server.base / "output" / entry["subfolder"] / entry["filename"])["latent_tensor"])
+    return found
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_speedup_without_constraint_equals_native_and_carries_the_constraint(comfy_server, tiny_models, source_video,
+                                                                            cell):
+    reco, native = _latents(comfy_server, _graph(tiny_models, source_video, cell, constrained=False),
+                            ("save_latent", "save_native"))
+    assert reco.abs().sum() > 0
+    assert bool((reco == native).all()), f"{cell}: ReCoSampler without constraint differs from native KSampler"
+    (constrained,) = _latents(comfy_server, _graph(tiny_models, source_video, cell, constrained=True),
+                              ("save_latent",))
+    assert bool(constrained.isfinite().all())
+    assert not bool((constrained == reco).all()), f"{cell}: the region constraint had no effect"
