@@ -1,4 +1,8 @@
-"""ReCoSplit: takes the decoded canvas apart into the edited clip and the regenerated source, at the source's size."""
+"""ReCoSplit: takes the decoded canvas apart into the edited clip and the regenerated source, at the source's size.
+
+An odd source size is padded to even by default (even_size): H.264 4:2:0, what SaveVideo writes, cannot hold odd
+sides, and failing at the save step after all the sampling is the worst moment to find out.
+"""
 
 from __future__ import annotations
 
@@ -61,12 +65,13 @@ def report_span(geometry: CanvasGeometry) -> None:
     end = geometry.start + geometry.frames_used
     if geometry.start or end < geometry.source_frames:
         log.warning("ReCoSplit: the edit covers source frames %d..%d of %d (canvas length %d); the others are not "
-                    "returned. Edit them with ReCoCanvas start_frame = %d.", geometry.start, end - 1,
-                    geometry.source_frames, geometry.length, end if end < geometry.source_frames else 0)
+                    "returned: edit them in further windows with ReCoCanvas start_frame.", geometry.start, end - 1,
+                    geometry.source_frames, geometry.length)
 
 
 def report_size(geometry: CanvasGeometry, padded: bool) -> None:
     size = (geometry.source_width, geometry.source_height)
     if footage.even_size(*size) != size:
-        what = "padded to %dx%d (even_size)" % footage.even_size(*size) if padded else "kept odd: H.264 saving will fail"
+        what = ("padded to %dx%d (even_size)" % footage.even_size(*size) if padded
+                else "kept odd (even_size off): saving it as H.264 will fail")
         log.warning("ReCoSplit: the source is %dx%d, %s.", *size, what)

@@ -25,8 +25,7 @@ import imageio_ffmpeg
 import numpy as np
 import torch
 
-from .canvas import resize_frames
-from .footage import EditSpan, decode_size, even_size, pad_to_even
+from .footage import EditSpan, decode_size, even_size
 
 # libx264's constant-rate factor: 17-18 is visually lossless, so an edit is judged, not the encoder.
 H264_CRF = 17
@@ -149,8 +148,8 @@ def write_video(path: str | Path, frames: torch.Tensor, fps: float, size: tuple[
                 audio: Audio | None = None, metadata: dict[str, str] | None = None) -> Path:
     """Write (F, H, W, 3) frames in [0, 1] as an H.264/yuv420p MP4 at ``fps``; returns the path.
 
-    ``size`` = (width, height) enlarges (or shrinks) the frames to that size one frame at a time while encoding, so
-    a small working-size edit becomes a full-size file without a full-size copy in memory. yuv420p stores color at
+    ``size`` = (width, height) has ffmpeg enlarge (or shrink) the frames to that size while encoding, so a small
+    working-size edit becomes a full-size file without a full-size frame in this process. yuv420p stores color at
     half resolution, so both sides must be even: an odd side is padded by repeating its last row or column (the file
     is then one pixel larger there). ``audio`` is muxed as AAC, cut to the video's duration; ``metadata`` becomes
     the file's tags. Values outside [0, 1] are clipped. The file is written under a temporary name in the same folder
@@ -173,8 +172,7 @@ def write_video(path: str | Path, frames: torch.Tensor, fps: float, size: tuple[
         with tempfile.TemporaryDirectory(prefix="reco-mux-") as scratch:
             sound = _audio_input(audio, frames.shape[0] / fps, Path(scratch)) if audio is not None else []
             tags = _metadata_input(metadata, Path(scratch), index=1 + bool(sound)) if metadata else []
-            _encode_h264(_frame_bytes(frames, width, height), even_size(width, height), fps, sound, tags,
-                         temporary, shown_as=path)
+            _encode_h264(frames, _size_filters(frames, width, height), fps, sound, tags, temporary, shown_as=path)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -182,11 +180,17 @@ def write_video(path: str | Path, frames: torch.Tensor, fps: float, size: tuple[
     return path
 
 
-def _frame_bytes(frames: torch.Tensor, width: int, height: int) -> Iterator[bytes]:
-    """Each frame resized to width x height, padded to even sides, as rgb24 bytes: one full-size frame at a time."""
-    for frame in frames:
-        frame = resize_frames(frame[None].float(), height, width)
-        yield pad_to_even(frame)[0].clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy().tobytes()
+def _size_filters(frames: torch.Tensor, width: int, height: int) -> list[str]:
+    """ffmpeg filters that bring the frames to width x height and pad odd sides by repeating the edge.
+
+    ffmpeg resizes as it encodes, so no full-size frame ever exists in this process.
+    """
+    filters = [] if (frames.shape[2], frames.shape[1]) == (width, height) else [f"scale={width}:{height}:flags=bicubic"]
+    padded_width, padded_height = even_size(width, height)
+    if (padded_width, padded_height) != (width, height):
+        filters += [f"pad={padded_width}:{padded_height}:0:0",
+                    f"fillborders=right={padded_width - width}:bottom={padded_height - height}:mode=smear"]
+    return filters
 
 
 def _audio_input(audio: Audio, seconds: float, scratch: Path) -> list[str]:
@@ -215,7 +219,7 @@ def _metadata_input(metadata: dict[str, str], scratch: Path, index: int) -> list
     return ["-f", "ffmetadata", "-i", str(file), "-map_metadata", str(index)]
 
 
-def _encode_h264(frames: Iterator[bytes], size: tuple[int, int], fps: float, sound: list[str], tags: list[str],
+def _encode_h264(frames: torch.Tensor, filters: list[str], fps: float, sound: list[str], tags: list[str],
                  path: Path, shown_as: Path) -> None:
     """Pipe raw RGB frames into ffmpeg (``sound`` and ``tags``: inputs for audio and metadata, may be empty) and
     raise with ffmpeg's own reason if it fails.
@@ -224,20 +228,21 @@ def _encode_h264(frames: Iterator[bytes], size: tuple[int, int], fps: float, sou
     and rescales sizes that are not multiples of 16. Its log goes to a temporary file, which cannot fill up and block
     ffmpeg the way an unread pipe can.
     """
-    width, height = size
+    _, height, width, _ = frames.shape
     rate = str(Fraction(fps).limit_denominator(1001))  # 29.97002997 -> 30000/1001, as the NTSC rates are defined
     command = [
         imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error",
         "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", rate, "-i", "-", *sound, *tags,
         "-map", "0:v:0", *(["-map", "1:a:0", "-c:a", "aac", "-b:a", AAC_BITRATE] if sound else []),
+        *(["-vf", ",".join(filters)] if filters else []),
         "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(H264_CRF), "-movflags", "+faststart+use_metadata_tags",
         "-f", "mp4", str(path),
     ]
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log)
         try:
-            for frame in frames:
-                process.stdin.write(frame)
+            for frame in frames:  # one frame at a time: no uint8 copy of the whole clip
+                process.stdin.write(frame.clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy().tobytes())
         except BrokenPipeError:
             pass  # ffmpeg quit early; its exit status and log below say why.
         except BaseException:
