@@ -148,8 +148,8 @@ def test_window_skips_shrinks_and_says_whether_the_source_goes_on(tmp_path):
 
 def test_audio_is_cut_to_the_span_and_carried_into_a_resized_even_file(tmp_path):
     source = tmp_path / "tone.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000",
-           "-t", "1", "-pix_fmt", "yuv420p", "-c:a", "aac", str(source))
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-f", "lavfi", "-i",
+           "sine=frequency=440:sample_rate=8000", "-t", "1", "-pix_fmt", "yuv420p", "-c:a", "aac", str(source))
     audio = video_io.read_audio(source, start_seconds=0.2, seconds=0.5)
     assert audio.sample_rate == 8000 and audio.waveform.shape[0] == 1
     assert audio.waveform.shape[1] == pytest.approx(4000, abs=50)
