@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from harness import graphs
+from harness.comfy_server import PromptRejected
 from harness.footage_clips import CLIPS, Clip, write_clip
 from harness.video_probe import probe_video
 from reco_core.__main__ import main as reco_cli
@@ -107,3 +108,18 @@ def test_each_clip_comes_back_at_its_size_count_rate_and_audio_on_every_path(
         assert (got.audio_seconds is not None) == clip.audio, path
         if clip.audio:
             assert got.audio_seconds == pytest.approx(frames / stated.fps, abs=AAC_SLACK_SECONDS), path
+
+
+def test_bounded_loader_refuses_files_outside_input_and_windows_past_the_end(clips, comfy_server, tiny_models):
+    outside = bounded_graph(tiny_models, "../outside.mp4", "video/bounded_bad")
+    with pytest.raises(PromptRejected) as rejected:
+        comfy_server.queue(outside, client_id="footage-bad-input")
+    assert "outside" in str(rejected.value.node_errors["load"])
+
+    past_end = bounded_graph(tiny_models, "three_frames.mp4", "video/bounded_bad")
+    past_end["load"]["inputs"]["start_frame"] = 500
+    result = comfy_server.run(past_end)
+    assert result.status == "execution_error"
+    assert "frame 500" in result.error["exception_message"] and "start" in result.error["exception_message"]
+    assert not list((comfy_server.base / "output" / "video").glob("bounded_bad*"))
+    assert comfy_server.is_alive()
