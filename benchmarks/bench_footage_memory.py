@@ -59,7 +59,8 @@ def cli_peak(models, clip: Path, out: Path) -> tuple[float, float, float]:
                str(models.negative), "--width", str(CANVAS["width"]), "--height", str(CANVAS["height"]),
                "--length", str(CANVAS["length"]), "--steps", str(STEPS)]
     start = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=environment)
     if done.returncode != 0:
         raise RuntimeError(f"CLI failed on {clip.name}:\n{done.stderr[-2000:]}")
     own, child = next(line.split()[1:] for line in done.stdout.splitlines() if line.startswith("PEAK_KB"))
