@@ -13,12 +13,14 @@ from .region_preview_node import ReCoRegionPreview
 from .sampler_node import ReCoSampler
 from .split_node import ReCoSplit
 from .train_lora_node import ReCoTrainLoRA
+from .load_video_node import ReCoLoadVideo
+from .video_out_node import ReCoCreateVideo
 
 
 class ReCoExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         return [ReCoLoRALoader, ReCoCanvas, ReCoSampler, ReCoSplit, ReCoRegionPreview, ReCoTrainLoRA,
-                ReCoSaveConditioning, ReCoLoadConditioning]
+                ReCoSaveConditioning, ReCoLoadConditioning, ReCoLoadVideo, ReCoCreateVideo]
 
 
 async def comfy_entrypoint() -> ReCoExtension:

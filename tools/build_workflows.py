@@ -76,7 +76,8 @@ def overview(lora: str, image_step: str | None) -> str:
         *([image_step] if image_step else []),
         f"**Instruction**: write it in the green node as a plain sentence, with no template, e.g. *{INSTRUCTION}* "
         "Leave the red node as it is: it is Wan's standard negative prompt.",
-        "**Queue.** The edit is saved to `output/video/ReCo_*.mp4` at the source's size and frame rate.",
+        "**Queue.** The edit is saved to `output/video/ReCo_*.mp4` at the source's size and frame rate, "
+        "with its audio.",
     ]
     numbered = "\n\n".join(f"{number}. {step}" for number, step in enumerate(steps, start=1))
     return f"## ReCo: edit a video from an instruction\n\n{numbered}\n"
@@ -146,7 +147,7 @@ def reco_workflow(name: str, mode: str, lora: str, image: ModeImage | None = Non
         }),
         Node(DECODE, "VAEDecode", 4, {"samples": Link(SAMPLER, 0), "vae": Link(VAE, 0)}),
         Node(SPLIT, "ReCoSplit", 4, {"canvas_frames": Link(DECODE, 0), "canvas": Link(CANVAS, 3)}),
-        Node(CREATE, "CreateVideo", 4, {"images": Link(SPLIT, 0), "fps": Link(PARTS, 2)}),
+        Node(CREATE, "CreateVideo", 4, {"images": Link(SPLIT, 0), "fps": Link(PARTS, 2), "audio": Link(PARTS, 1)}),
         Node(SAVE, "SaveVideo", 5, {"video": Link(CREATE, 0), "filename_prefix": OUTPUT_PREFIX},
              size=(480, 420)),
     ]

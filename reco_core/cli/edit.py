@@ -14,18 +14,18 @@ import torch
 
 from ..attention.constraint import CONSTRAINT_KINDS, REGION_MODES, ConstraintSettings
 from ..canvas import FITS, MODES, CanvasSpec
+from ..footage import RECO_TRAINING_FPS
 from ..pipeline import ReCoPipeline, SamplingSettings
 from ..preview.overlay import render_overlay
 from ..sampling import SAMPLERS
 from ..schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS
 from ..text_embeddings import load_text_embeddings
-from ..video_io import read_video, write_video
+from ..video_io import read_audio, read_video, read_window, write_video
 from ..wan_models import ModelFileError, load_transformer, load_vae
 from ..weights.checkpoint import WeightFileError, load_state_dict
 from ..weights.lora_merge import merge_lora
 from .progress import StepProgress
 
-RECO_FPS = 16.0
 EXIT_BAD_INPUT = 2
 
 
@@ -55,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shift", type=float, default=RECO_SHIFT)
     parser.add_argument("--sampler", choices=sorted(SAMPLERS), default="euler")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fps", type=float, default=RECO_FPS, help="output frame rate (the authors write 16)")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="output frame rate (default: the source's average rate, so the edit keeps its duration)")
+    parser.add_argument("--no-audio", action="store_true", help="leave the source's audio out of the edit")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     add_region_arguments(parser)
@@ -94,8 +96,9 @@ def _constraint(args: argparse.Namespace) -> tuple[ConstraintSettings, torch.Ten
                          "auto.")
     if args.region_mask is None:
         return settings, None
-    mask, _ = read_video(args.region_mask, max_frames=args.start + args.length)
-    return settings, mask.mean(dim=-1)
+    # Decoded and shrunk exactly as the source window is, so a mask drawn at the source's size lines up with it.
+    mask = read_window(args.region_mask, 0, args.start + args.length, cover=(args.width, args.height)).frames
+    return settings, (mask if len(mask) == 1 else mask[args.start:]).mean(dim=-1)
 
 
 def region_map_path(output: Path) -> Path:
@@ -123,7 +126,9 @@ def _image(path: Path | None) -> torch.Tensor | None:
 def run(args: argparse.Namespace) -> int:
     dtype = getattr(torch, args.dtype)
     try:
-        source, _ = read_video(args.video, max_frames=args.start + args.length)  # only the window is needed
+        # Only the window is decoded, already shrunk to cover a canvas half: memory does not grow with the source.
+        window = read_window(args.video, args.start, args.length, cover=(args.width, args.height))
+        print(f"reco_core edit: {window.report()}".replace("\n", "\nreco_core edit: "))
         spec = CanvasSpec(half_width=args.width, height=args.height, length=args.length, fit=args.fit)
         settings = SamplingSettings(steps=args.steps, cfg=args.cfg, shift=args.shift, sampler=args.sampler,
                                     seed=args.seed)
@@ -134,14 +139,19 @@ def run(args: argparse.Namespace) -> int:
             merge_lora(transformer, load_state_dict(args.lora), args.lora_strength)
         pipeline = ReCoPipeline(transformer, load_vae(args.vae, dtype), args.device)
         with StepProgress("ReCo edit") as progress:
-            result = pipeline.edit(source, positive, negative, spec, settings, args.mode,
-                                   _image(args.first_frame), _image(args.reference), start=args.start,
-                                   on_step=progress.update, constraint=constraint, region_mask=region_mask)
-        write_video(args.output, result.edited, args.fps)
-        write_video(region_map_path(args.output), render_overlay(result.edited, result.region_map), args.fps)
+            result = pipeline.edit(window.frames, positive, negative, spec, settings, args.mode,
+                                   _image(args.first_frame), _image(args.reference), on_step=progress.update,
+                                   constraint=constraint, region_mask=region_mask)
+        span = window.span
+        audio = None if args.no_audio else read_audio(args.video, span.start_seconds, span.seconds)
+        fps = args.fps or window.fps or RECO_TRAINING_FPS
+        size = (window.width, window.height)
+        write_video(args.output, result.edited, fps, size=size, audio=audio)
+        write_video(region_map_path(args.output), render_overlay(result.edited, result.region_map), fps, size=size)
     except (ValueError, FileNotFoundError, ModelFileError, WeightFileError) as error:
         print(f"reco_core edit: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(f"wrote {args.output} ({result.edited.shape[0]} frames, {result.edited.shape[2]}x{result.edited.shape[1]})"
-          f" and its region map {region_map_path(args.output)}")
+    sound = "with the source's audio" if audio is not None else "no audio"
+    print(f"wrote {args.output} ({result.edited.shape[0]} frames, {window.width}x{window.height}, {fps:g} fps, "
+          f"{sound}) and its region map {region_map_path(args.output)}")
     return 0

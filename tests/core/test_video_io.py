@@ -116,3 +116,51 @@ def test_write_refuses_bad_input(tmp_path, frames, fps, error, words):
 def test_write_into_a_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="create it first"):
         write_video(tmp_path / "missing" / "x.mp4", smooth_clip(5, 32, 32), 16)
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", *args], check=True, capture_output=True)
+
+
+def test_variable_frame_rate_is_read_frame_by_frame_at_its_average_rate(tmp_path):
+    """ffmpeg's default would duplicate frames to the container's nominal rate: 12 stored frames must stay 12."""
+    path = tmp_path / "vfr.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30", "-frames:v", "12",
+           "-vf", "setpts='(if(lt(N,6),N/30,6/30+(N-6)/5))/TB'", "-fps_mode", "vfr", "-pix_fmt", "yuv420p", str(path))
+    frames, fps = read_video(path)
+    assert frames.shape[0] == 12
+    assert 5 < fps < 20  # the average rate (12 frames over about a second), not the nominal 30
+
+
+def test_window_skips_shrinks_and_says_whether_the_source_goes_on(tmp_path):
+    clip = smooth_clip(9, 48, 64)
+    path = write_video(tmp_path / "clip.mp4", clip, 16)
+    window = video_io.read_window(path, start=2, count=4, cover=(32, 16))
+    assert window.frames.shape == (4, 24, 32, 3) and (window.width, window.height) == (64, 48)
+    assert window.span.start == 2 and window.span.more
+    full = video_io.read_window(path, start=2, count=4)
+    shrunk = torch.nn.functional.avg_pool2d(full.frames.permute(0, 3, 1, 2), 2).permute(0, 2, 3, 1)
+    assert (window.frames - shrunk).abs().mean() < 0.02
+    assert not video_io.read_window(path, start=5, count=4).span.more
+    with pytest.raises(ValueError, match="no frames from frame 9"):
+        video_io.read_window(path, start=9)
+
+
+def test_audio_is_cut_to_the_span_and_carried_into_a_resized_even_file(tmp_path):
+    source = tmp_path / "tone.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-f", "lavfi", "-i",
+           "sine=frequency=440:sample_rate=8000", "-t", "1", "-pix_fmt", "yuv420p", "-c:a", "aac", str(source))
+    audio = video_io.read_audio(source, start_seconds=0.2, seconds=0.5)
+    assert audio.sample_rate == 8000 and audio.waveform.shape[0] == 1
+    assert audio.waveform.shape[1] == pytest.approx(4000, abs=50)
+    assert video_io.read_audio(write_video(tmp_path / "silent.mp4", smooth_clip(3, 16, 16), 10)) is None
+
+    out = write_video(tmp_path / "out.mp4", smooth_clip(3, 16, 16), 10, size=(33, 21), audio=audio,
+                      metadata={"prompt": '{"a": "b=c;#\\n"}'})
+    facts = probe_video(out)
+    assert (facts.frames, facts.width, facts.height) == (3, 34, 22)
+    carried = video_io.read_audio(out)
+    assert carried.waveform.shape[1] / carried.sample_rate == pytest.approx(0.3, abs=0.05)  # cut to 3 frames at 10 fps
+    info = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(out)],
+                          capture_output=True, text=True).stderr
+    assert '{"a": "b=c;#' in info
