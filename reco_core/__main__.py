@@ -10,6 +10,7 @@ COMMANDS = {
     "edit": "edit a video from an instruction with ReCo (headless, diffusers)",
     "train": "train a ReCo LoRA (L_ic + L_latent + L_attn) on a dataset folder, from a TOML config",
     "convert": "convert a ReCo LoRA (.ckpt, weights-only) or any Wan LoRA to a safetensors file ComfyUI loads",
+    "queue": "run a manifest of edits through a workflow on one or many ComfyUI servers (or Ray), exactly once",
 }
 
 
