@@ -26,8 +26,11 @@ class QueueProgress:
             with self.lock:
                 self.steps[data.get("prompt_id")] = (int(data.get("value", 0)), int(data.get("max", 1)))
 
-    def draw(self, running: dict[str, str]) -> None:
-        """Refresh the per-job bars; ``running`` maps prompt id -> job id of the jobs now on a server."""
+    def draw(self, running: dict[str, str], finished: int) -> None:
+        """Refresh the bars; ``running`` maps prompt id -> job id of the jobs now on a server."""
+        if finished != self.overall.n:
+            self.overall.n = finished
+            self.overall.refresh()
         with self.lock:
             steps = dict(self.steps)
         for prompt_id, job_id in running.items():
@@ -42,9 +45,6 @@ class QueueProgress:
                 bar.refresh()
         for prompt_id in [p for p in self.bars if p not in running]:
             self.bars.pop(prompt_id).close()
-
-    def finished(self, count: int = 1) -> None:
-        self.overall.update(count)
 
     def close(self) -> None:
         for bar in self.bars.values():

@@ -4,14 +4,16 @@ Ray does the placement (one actor per GPU with ``num_gpus=1``; Ray sets CUDA_VIS
 lifetime: each actor starts one ComfyUI process on its node and hands back its URL. The jobs themselves still go
 through the same HTTP client, state file and exactly-once bookkeeping as with ``--servers``; Ray only replaces the
 person who starts the servers. Every worker gets its own input/output/temp folders (sharing models/ and
-custom_nodes/ through symlinks), so two workers on one machine never write over each other, and its ComfyUI process
-dies with the actor (parent-death signal), so nothing outlives a killed farm.
+custom_nodes/ through symlinks, starting with a copy of the base's input files), so two workers on one machine never
+write over each other, and its ComfyUI process dies with the actor (parent-death signal), so nothing outlives a
+killed farm.
 """
 
 from __future__ import annotations
 
 import ctypes
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -46,6 +48,9 @@ class ComfyWorker:
             (self.own_base / sub).mkdir(parents=True, exist_ok=True)
         for shared in ("models", "custom_nodes"):
             (self.own_base / shared).symlink_to((self.base / shared).resolve(), target_is_directory=True)
+        for file in (self.base / "input").glob("*"):  # files the workflow names itself, e.g. a negative prompt
+            if file.is_file():
+                shutil.copyfile(file, self.own_base / "input" / file.name)
         (self.own_base / "user/default/comfy.settings.json").write_text(json.dumps({"Comfy.TutorialCompleted": True}))
         host = ray.util.get_node_ip_address()
         with socket.socket() as probe:
@@ -77,6 +82,7 @@ class ComfyWorker:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        shutil.rmtree(self.own_base, ignore_errors=True)
 
 
 class RayFarm:

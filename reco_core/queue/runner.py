@@ -126,11 +126,13 @@ class QueueRunner:
                     no_server_since = no_server_since or time.monotonic()
                     if time.monotonic() - no_server_since > self.options.give_up_after_s:
                         break
-                finished = sum(self._reconcile(state) for state in open_jobs if state.state in OUTSTANDING)
+                for state in open_jobs:
+                    if state.state in OUTSTANDING:
+                        self._reconcile(state)
                 self._fill([s for s in self.journal.all() if s.job_id in mine and s.state == PENDING])
-                progress.finished(finished)
-                progress.draw({s.prompt_id: s.job_id for s in self.journal.all()
-                               if s.job_id in mine and s.state == QUEUED})
+                current = [s for s in self.journal.all() if s.job_id in mine]
+                progress.draw({s.prompt_id: s.job_id for s in current if s.state == QUEUED},
+                              sum(s.state in FINAL for s in current))
                 time.sleep(self.options.poll_s)
         finally:
             stop.set()
@@ -155,48 +157,47 @@ class QueueRunner:
             if state.state in (PENDING, SUBMITTING) or (state.state == QUEUED and state.server not in self.servers):
                 self.journal.transition(job_id, QUEUED, "found on the server", server=url, prompt_id=prompt_id)
 
-    def _reconcile(self, state: JobState) -> int:
-        """Check one submitted job on its server; returns 1 when it reached a final state."""
+    def _reconcile(self, state: JobState) -> None:
+        """Check one submitted job on its server: still there, finished (collect it), or gone (send it again)."""
         server = self.servers.get(state.server or "")
         if server is None or server.down(self.options):
             self.journal.transition(state.job_id, PENDING, f"server {state.server} unreachable; moved",
                                     server=None, prompt_id=None)
-            return 0
+            return
         if server.unreachable_since is not None or state.prompt_id in server.in_queue:
-            return 0
+            return
         try:
             entry = server.http.history(state.prompt_id).get(state.prompt_id)
         except ServerUnavailable:
-            return 0
+            return
         if entry is None:
             lost = "never reached the server" if state.state == SUBMITTING else "vanished from the server"
             self.journal.transition(state.job_id, PENDING, lost, server=None, prompt_id=None)
-            return 0
-        return self._collect(state, server, entry)
+            return
+        self._collect(state, server, entry)
 
-    def _collect(self, state: JobState, server: Server, entry: dict) -> int:
+    def _collect(self, state: JobState, server: Server, entry: dict) -> None:
         status = entry.get("status", {})
         if status.get("status_str") == "success":
             try:
                 names = download_outputs(server.http, entry, self.jobs[state.job_id], self.options.out_dir)
             except ServerUnavailable:
-                return 0  # the next loop tries again (or moves the job if the server is gone)
+                return  # the next loop tries again (or moves the job if the server is gone)
             self.journal.transition(state.job_id, DONE, outputs=names, error=None)
-            return 1
+            return
         error = execution_error(status)
         if any(kind in error for kind in TRANSIENT_EXCEPTIONS):
-            return self._retry(state, error)
+            self._retry(state, error)
+            return
         self.journal.transition(state.job_id, FAILED, error=error)
-        return 1
 
-    def _retry(self, state: JobState, reason: str) -> int:
+    def _retry(self, state: JobState, reason: str) -> None:
         if state.attempts >= self.options.max_attempts:
             self.journal.transition(state.job_id, FAILED, error=f"gave up after {state.attempts} attempts: {reason}")
-            return 1
+            return
         delay = self.options.backoff_s * 2 ** max(state.attempts - 1, 0)
         self.journal.transition(state.job_id, PENDING, reason, server=None, prompt_id=None,
                                 not_before=time.time() + delay)
-        return 0
 
     def _fill(self, pending: list[JobState]) -> None:
         """Send waiting jobs to the reachable servers with the fewest prompts, up to ``per_server`` each."""

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .manifest import Job
+from .manifest import FILE_COLUMNS, Job
 from .paths import escapes_folder
 
 # Fixed manifest column -> (node title, input name) it is written to.
@@ -46,7 +46,7 @@ class Workflow:
             raise WorkflowError(f"{path}: not an API-format workflow (export it with 'Save (API)' in ComfyUI)")
         titles: dict[str, str] = {}
         for node_id, node in graph.items():
-            title = node.get("_meta", {}).get("title", node["class_type"])
+            title = node.get("_meta", {}).get("title", node["class_type"])  # as Workflow.title reads it
             titles[title] = node_id if title not in titles else ""  # "" marks a title used twice
         return cls(graph, titles)
 
@@ -59,16 +59,29 @@ class Workflow:
             raise ValueError(f"more than one node is titled '{title}'; give them distinct titles in ComfyUI")
         return node_id
 
+    def title(self, node_id: str) -> str:
+        return self.graph[node_id].get("_meta", {}).get("title", self.graph[node_id]["class_type"])
+
     def check_servers(self, object_infos: dict[str, dict]) -> None:
-        """Every node class exists on every server, and no value in the workflow names a path outside a folder."""
+        """Every node class exists on every server, every fixed value is valid there (models, files and choices are
+        present on each server), and no value in the workflow names a path outside a folder."""
         for url, info in object_infos.items():
             missing = sorted({n["class_type"] for n in self.graph.values()} - set(info))
             if missing:
                 raise WorkflowError(f"server {url} does not know the nodes {', '.join(missing)}; install them there")
+        uploaded_by_jobs = {(self.titles.get(TARGETS[c][0]), TARGETS[c][1]) for c in FILE_COLUMNS}
         for node_id, node in self.graph.items():
             for name, value in node.get("inputs", {}).items():
                 if isinstance(value, str) and escapes_folder(value) and _names_file(node, name, object_infos):
                     raise WorkflowError(f"node {node_id} input '{name}': '{value}' leaves ComfyUI's folders")
+                if isinstance(value, list) or (node_id, name) in uploaded_by_jobs:
+                    continue  # a link, or a file each job uploads
+                for url, info in object_infos.items():
+                    try:
+                        convert_value(input_spec(info, node["class_type"], name), value)
+                    except ValueError as error:
+                        raise WorkflowError(f"server {url}, node {node_id} ('{self.title(node_id)}') input "
+                                            f"'{name}': {error}") from None
 
     def bound_inputs(self, job: Job) -> dict[tuple[str, str], tuple[str, object]]:
         """(node id, input) -> (manifest column, value) for everything the job sets; ValueErrors become problems."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -102,6 +103,9 @@ def test_workflow_checks(tmp_path):
     workflow = write_workflow(tmp_path / "wf.json")
     with pytest.raises(WorkflowError, match="does not know the nodes SaveLatent"):
         workflow.check_servers({"http://a": {k: v for k, v in OBJECT_INFO.items() if k != "SaveLatent"}})
+    missing_choice = {**WORKFLOW, "2": {**WORKFLOW["2"], "inputs": {**WORKFLOW["2"]["inputs"], "region_mode": "of"}}}
+    with pytest.raises(WorkflowError, match="server http://a, node 2 .'ReCo Sampler'. input 'region_mode'"):
+        write_workflow(tmp_path / "choice.json", missing_choice).check_servers({"http://a": OBJECT_INFO})
     escaping = {**WORKFLOW, "3": {**WORKFLOW["3"], "inputs": {"filename_prefix": "/tmp/x"}}}
     with pytest.raises(WorkflowError, match="leaves ComfyUI's folders"):
         write_workflow(tmp_path / "bad.json", escaping).check_servers({"http://a": OBJECT_INFO})
@@ -134,3 +138,15 @@ def test_journal_survives_reopening_and_refuses_changed_jobs(tmp_path):
     reopened.transition("a", DONE, outputs=["a.latent"])
     assert reopened.get("a").outputs == ["a.latent"]
     assert [e[2] for e in reopened.events("a")] == [PENDING, SUBMITTING, QUEUED, DONE]
+
+
+def test_the_shipped_example_manifest_addresses_the_shipped_workflow():
+    """workflows/batch_example/jobs.csv binds onto workflows/api/reco_edit.json; only its clips are left to the user."""
+    repo = Path(__file__).resolve().parents[2]
+    workflow = Workflow.load(repo / "workflows" / "api" / "reco_edit.json")
+    jobs = read_manifest(repo / "workflows" / "batch_example" / "jobs.csv")
+    assert len(jobs) == 3
+    for job in jobs:
+        bound = workflow.bound_inputs(job)
+        assert {column for column, _ in job.problems} <= {"clip"}, job.problems
+        assert {column for column, _ in bound.values()} >= {"instruction", "seed"}
