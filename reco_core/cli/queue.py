@@ -42,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ray.add_argument("--ray-comfyui", type=Path, default=os.environ.get("COMFYUI_DIR"),
                      help="ComfyUI folder on the workers (default: $COMFYUI_DIR)")
     ray.add_argument("--ray-base", type=Path,
-                     help="ComfyUI base folder whose models/ and custom_nodes/ the workers use (default: --ray-comfyui)")
+                     help="ComfyUI base folder whose models/, custom_nodes/ and input files the workers use "
+                     "(default: --ray-comfyui)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import shutil
 import signal
 import socket
@@ -60,9 +61,12 @@ class ComfyWorker:
                    "--base-directory", str(self.own_base), "--database-url", "sqlite:///:memory:"]
         if not ray.get_gpu_ids():
             command.append("--cpu")
+        # Ray pins OMP_NUM_THREADS to the actor's CPUs; ComfyUI sizes its own threads like any other server, so a
+        # job gives the same numbers on a Ray worker as on a hand-started server (CPU sums depend on thread count).
+        env = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
         log = open(self.own_base / "server.log", "wb")
         self.process = subprocess.Popen(command, cwd=self.comfyui_dir, stdout=log, stderr=subprocess.STDOUT,
-                                        preexec_fn=_die_with_parent)
+                                        env=env, preexec_fn=_die_with_parent)
         url = f"http://{host}:{port}"
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:

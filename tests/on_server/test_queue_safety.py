@@ -28,17 +28,15 @@ def escaping_link(comfy_server, tmp_path_factory, tiny_models):
 
 
 def test_file_inputs_leaving_the_input_folder_are_refused(comfy_server, tiny_models, escaping_link):
-    cases = {"../models/conditioning/x.safetensors": "points outside", str(tiny_models.positive): "points outside",
-             escaping_link: "points outside"}
-    for file, phrase in cases.items():
+    for file in ("../models/conditioning/x.safetensors", str(tiny_models.positive), escaping_link):
         with pytest.raises(PromptRejected) as rejected:
             comfy_server.queue(load_conditioning(file), "safety")
-        assert phrase in str(rejected.value) and "file" in str(rejected.value), file
-    with pytest.raises(PromptRejected, match="not in list|Value not in list"):
+        assert "points outside" in str(rejected.value) and "file" in str(rejected.value), file
+    save_video = {"class_type": "SaveVideo", "inputs": {
+        "video": ["load", 0], "filename_prefix": "video/x", "format": "auto", "codec": "auto"}}
+    with pytest.raises(PromptRejected, match="Invalid video file: ../../etc/passwd"):
         comfy_server.queue({"load": {"class_type": "LoadVideo", "inputs": {"file": "../../etc/passwd"}},
-                            "save": {"class_type": "SaveVideo", "inputs": {
-                                "video": ["load", 0], "filename_prefix": "video/x", "format": "auto", "codec": "auto"}}},
-                           "safety")
+                            "save": save_video}, "safety")
     assert comfy_server.is_alive()
 
 
