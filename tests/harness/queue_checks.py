@@ -39,6 +39,12 @@ def job_states(state_file: Path) -> dict[str, tuple[str, str | None]]:
             return {}
 
 
+def queue_id_of(state_file: Path) -> str:
+    """The id the client tags its prompts with (in their extra data)."""
+    with sqlite3.connect(state_file) as connection:
+        return connection.execute("SELECT value FROM meta WHERE key='queue_id'").fetchone()[0]
+
+
 def events(state_file: Path) -> list[tuple]:
     with sqlite3.connect(state_file) as connection:
         return list(connection.execute("SELECT at, job_id, state, server, detail FROM events ORDER BY seq"))
