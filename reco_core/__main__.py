@@ -11,6 +11,7 @@ COMMANDS = {
     "train": "train a ReCo LoRA (L_ic + L_latent + L_attn) on a dataset folder, from a TOML config",
     "convert": "convert a ReCo LoRA (.ckpt, weights-only) or any Wan LoRA to a safetensors file ComfyUI loads",
     "bench": "measure region attention and model loading side by side; print the records, optionally as JSON",
+    "queue": "run a manifest of edits through a workflow on one or many ComfyUI servers (or Ray), exactly once",
 }
 
 
