@@ -5,7 +5,8 @@ Run from the repository root: ``python -m benchmarks.bench_footage_memory [--sec
 canvas: with ``python -m reco_core edit`` and through a real ComfyUI server running the bounded graph (ReCoLoadVideo ->
 ReCoCanvas -> ReCoSampler -> VAEDecode -> ReCoSplit -> ReCoCreateVideo -> SaveVideo), a fresh server per clip.
 Peak RSS is the process's own high-water mark (getrusage for the CLI, VmHWM for the server); the CLI row also gives
-the largest ffmpeg child (decoder or encoder, a separate process), whose frame buffers do grow with the resolution.
+its largest child process (the ffmpeg decoder or encoder), an upper bound: a child counts the memory it shared with
+the CLI when it was started.
 The tiny models on a tiny canvas (a few seconds of compute on a small CPU) keep the canvas's share small, so the
 ratios are a strict test of what the source's size and length add: the full 832x480x81 canvas adds the same fixed
 amount to every row.
@@ -126,7 +127,7 @@ def main() -> None:
     base_cli, base_server = rows[0][3], rows[0][6]
     lines = [f"peak RSS of one edit, {args.seconds:g} s clips at {FPS} fps with audio; canvas {CANVAS['width']}x"
              f"{CANVAS['height']} per half, {CANVAS['length']} frames, tiny models, {STEPS} steps; ratio to 480p",
-             "source          | CLI MiB  ratio  ffmpeg MiB  time s | server MiB  ratio  time s",
+             "source          | CLI MiB  ratio   child MiB  time s | server MiB  ratio  time s",
              "-" * 84]
     for name, width, height, cli, child, cli_s, server, server_s in rows:
         lines.append(f"{name:>5} {width:>4}x{height:<4} | {cli:7.0f}  {cli / base_cli:5.2f}  {child:10.0f}  "
