@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import comfy.model_management
 from comfy_api.latest import ComfyExtension, io
 
+from ..reco_core.interruption import install_check
 from .canvas_node import ReCoCanvas
 from .conditioning_files import ReCoLoadConditioning, ReCoSaveConditioning
 from .lora_loader import ReCoLoRALoader
@@ -20,4 +22,6 @@ class ReCoExtension(ComfyExtension):
 
 
 async def comfy_entrypoint() -> ReCoExtension:
+    # ComfyUI's cancel button also stops reco_core's long loops (video decoding, dataset checks, training).
+    install_check(comfy.model_management.throw_exception_if_processing_interrupted)
     return ReCoExtension()

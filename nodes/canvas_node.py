@@ -12,7 +12,9 @@ from comfy_api.latest import io
 
 from ..reco_core.canvas import FITS, MODES, CanvasSpec, build_canvas
 from ..reco_core.vace_context import empty_latent_shape, vace_context
+from .canvas_checks import canvas_size_problem
 from .canvas_type import LATENT_KEY, CanvasInfo, CanvasLayout
+from .input_checks import check_inputs, widget_problem
 
 MAX_SIDE = 4096
 
@@ -63,16 +65,19 @@ class ReCoCanvas(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, width: int, height: int, length: int, **_) -> bool | str:
-        try:
-            CanvasSpec(half_width=width, height=height, length=length)
-        except ValueError as error:
-            return str(error).replace("CanvasSpec.half_width", "width").replace("CanvasSpec.", "")
-        return True
+    def validate_inputs(cls, width: int | None = None, height: int | None = None, length: int | None = None,
+                        fit: str | None = None, mode: str | None = None) -> bool | str:
+        problem = widget_problem(cls, width=width, height=height, length=length, fit=fit, mode=mode)
+        if problem:
+            return problem
+        if None in (width, height, length):
+            return True
+        return canvas_size_problem(width, height, length) or True
 
     @classmethod
     def execute(cls, source_frames, vae, positive, negative, width: int, height: int, length: int, fit: str, mode: str,
                 start_frame: int, edited_first_frame=None, reference_image=None) -> io.NodeOutput:
+        check_inputs(cls, locals())
         spec = CanvasSpec(half_width=width, height=height, length=length, fit=fit)
         canvas = build_canvas(
             source_frames[..., :3], spec, mode,

@@ -5,13 +5,14 @@ Mirrors core's SaveLatent/LoadLatent: files are written under the output folder 
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 import folder_paths
 from comfy_api.latest import io
 
-from ..reco_core.text_embeddings import load_text_embeddings, save_text_embeddings
+from ..reco_core.text_embeddings import UMT5_DIM, load_text_embeddings, save_text_embeddings
+from ..reco_core.training.cache import file_digest
+from .input_checks import about_input, check_inputs, widget_problem
 from .safe_paths import files_with_suffix, resolve_inside
 
 SUFFIX = ".safetensors"
@@ -42,7 +43,20 @@ class ReCoSaveConditioning(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, filename_prefix: str | None = None) -> bool | str:
+        problem = widget_problem(cls, filename_prefix=filename_prefix)
+        if problem:
+            return problem
+        if filename_prefix is not None:
+            try:
+                resolve_inside(folder_paths.get_output_directory(), filename_prefix, "filename_prefix")
+            except ValueError as error:
+                return str(error)
+        return True
+
+    @classmethod
     def execute(cls, conditioning, filename_prefix: str, text: str) -> io.NodeOutput:
+        check_inputs(cls, locals())
         if len(conditioning) != 1:
             raise ValueError(
                 f"conditioning: holds {len(conditioning)} entries; save one encoded prompt (not a combined one)."
@@ -78,20 +92,29 @@ class ReCoLoadConditioning(io.ComfyNode):
         return resolve_inside(folder_paths.get_input_directory(), file, "file")
 
     @classmethod
-    def validate_inputs(cls, file: str) -> bool | str:
-        try:
-            path = cls._path(file)
-        except ValueError as error:
-            return str(error)
-        if not path.is_file():
-            return f"file: '{file}' is not in the input folder; copy the saved conditioning there."
-        return True
+    def validate_inputs(cls, file: str | None = None) -> bool | str:
+        if isinstance(file, str):  # a name outside the list gets the fix first, the generic check after
+            try:
+                path = cls._path(file)
+            except ValueError as error:
+                return str(error)
+            if not path.is_file():
+                return f"file: '{file}' is not in the input folder; copy the saved conditioning there."
+        return widget_problem(cls, file=file) or True
 
     @classmethod
     def fingerprint_inputs(cls, file: str) -> str:
-        return hashlib.sha256(cls._path(file).read_bytes()).hexdigest()
+        """Re-run when the file changes; read in chunks, so a huge file never sits in memory whole."""
+        path = cls._path(file) if isinstance(file, str) else None
+        return file_digest(path) if path is not None and path.is_file() else ""
 
     @classmethod
     def execute(cls, file: str) -> io.NodeOutput:
-        saved = load_text_embeddings(cls._path(file))
+        check_inputs(cls, locals())
+        with about_input("file"):
+            saved = load_text_embeddings(cls._path(file))
+        width = saved.embeds.shape[-1]
+        if width != UMT5_DIM:
+            raise ValueError(f"file: '{file}' holds {width}-wide embeddings; Wan's text encoder (UMT5-XXL) gives "
+                             f"{UMT5_DIM}. Encode the instruction with CLIPLoader type wan and save it again.")
         return io.NodeOutput([[saved.embeds, {"pooled_output": None}]])

@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import torch
 
-from ..reco_core.overlay import colorize
-from ..reco_core.preview_sheet import plan_sheet, shrink_frames, tile_frames
+from ..reco_core.preview.overlay import colorize
+from ..reco_core.preview.sprite_sheet import plan_sheet, shrink_frames, tile_frames
 from .preview_png import png_bytes
 from .prompt_server import server_instance
 

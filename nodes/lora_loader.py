@@ -7,9 +7,9 @@ loader computes from a converted file.
 
 Conversion cache: a converted copy is written once as safetensors to `<first loras folder>/reco_converted/<name>`.
 It lives in a loras folder so native LoraLoaderModelOnly (and any other workflow) can pick it up without this package,
-and later sessions skip unpickling and renaming. It is reused only while its metadata names the same source file,
-size, modification time and converter version; otherwise it is rewritten (atomically, so a crash never leaves a half
-file where loaders look). A source that is already a ComfyUI-layout safetensors file needs no copy. When the folder is
+and later sessions skip unpickling and renaming. The cache rule itself (reused only while its metadata names the same
+source file, size, modification time and converter version; rewritten atomically otherwise; no copy of a source that
+already is a ComfyUI-layout safetensors file) is reco_core.weights.lora_files. When the folder is
 not writable the node still works, from memory only. In memory, the last converted LoRA is kept, as the native loader
 keeps its last file.
 """
@@ -17,7 +17,6 @@ keeps its last file.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,19 +24,13 @@ from pathlib import Path
 import comfy.lora
 import comfy.sd
 import folder_paths
-import safetensors
 import torch
 from comfy_api.latest import io
 
-from ..reco_core import __version__
-from ..reco_core.weights.checkpoint import (
-    PICKLE_SUFFIXES,
-    SAFETENSORS_SUFFIX,
-    WeightFileError,
-    load_state_dict,
-    save_safetensors,
-)
-from ..reco_core.weights.lora_keys import LoraKeyError, convert_lora, summarize_lora
+from ..reco_core.weights.checkpoint import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX, WeightFileError
+from ..reco_core.weights.lora_files import cached_comfy_lora, conversion_stamp
+from ..reco_core.weights.lora_keys import LoraKeyError
+from .input_checks import check_inputs, widget_problem
 from .model_checks import require_vace_model
 from .safe_paths import resolve_inside
 
@@ -84,17 +77,18 @@ class ReCoLoRALoader(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, lora_name: str) -> bool | str:
-        try:
-            _source_path(lora_name)
-        except ValueError as error:
-            return str(error)
-        return True
+    def validate_inputs(cls, lora_name: str | None = None, strength: float | None = None) -> bool | str:
+        if isinstance(lora_name, str):  # a name outside the list gets the fix first, the generic check after
+            try:
+                _source_path(lora_name)
+            except ValueError as error:
+                return str(error)
+        return widget_problem(cls, lora_name=lora_name, strength=strength) or True
 
     @classmethod
     def fingerprint_inputs(cls, lora_name: str, **_other_inputs: object) -> str:
         """Re-run when the file is replaced under the same name (the native loader would keep the old weights)."""
-        path = folder_paths.get_full_path("loras", lora_name)
+        path = folder_paths.get_full_path("loras", lora_name) if isinstance(lora_name, str) else None
         if path is None:
             return ""
         stat = os.stat(path)
@@ -102,6 +96,7 @@ class ReCoLoRALoader(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, lora_name: str, strength: float) -> io.NodeOutput:
+        check_inputs(cls, locals())
         require_vace_model(model)
         path = _source_path(lora_name)
         stat = os.stat(path)
@@ -170,50 +165,12 @@ def _converted_lora(path: str, name: str, size: int, mtime_ns: int) -> dict[str,
 
     Size and mtime are arguments so that a replaced source misses this in-memory cache as well.
     """
-    cache = _cache_path(name)
-    stamp = {
-        "reco_source": name,
-        "reco_source_size": str(size),
-        "reco_source_mtime_ns": str(mtime_ns),
-        "reco_converted_by": f"reco_core {__version__}",
-    }
-    if _is_current(cache, stamp):
-        return load_state_dict(cache)
-    state_dict = load_state_dict(path)
-    summary = summarize_lora(state_dict)
-    lora = convert_lora(state_dict, to="comfy")
-    logging.info("ReCo LoRA %s: %s", name, summary)
-    if summary.style != "comfy" or not path.lower().endswith(SAFETENSORS_SUFFIX):
-        metadata = {
-            "format": "pt",
-            "reco_key_style": "comfy",
-            "reco_rank": ",".join(str(rank) for rank in summary.ranks),
-            "reco_source_key_style": summary.style,
-            **stamp,
-        }
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            save_safetensors(lora, cache, metadata)
-        except OSError as error:
-            logging.warning("ReCo LoRA %s: cannot write the converted copy %s (%s); using it from memory.",
-                            name, cache, error)
-    return lora
+    return cached_comfy_lora(path, _cache_path(name), conversion_stamp(name, size, mtime_ns))
 
 
 def _cache_path(name: str) -> Path:
     root = Path(folder_paths.get_folder_paths("loras")[0]) / CACHE_FOLDER
     return resolve_inside(root, str(Path(name).with_suffix(SAFETENSORS_SUFFIX)), "lora_name")
-
-
-def _is_current(cache: Path, stamp: Mapping[str, str]) -> bool:
-    if not cache.is_file():
-        return False
-    try:
-        with safetensors.safe_open(cache, framework="pt") as file:
-            metadata = file.metadata() or {}
-    except (safetensors.SafetensorError, OSError):
-        return False
-    return all(metadata.get(key) == value for key, value in stamp.items())
 
 
 def _normalized(lora_name: str) -> str:

@@ -21,3 +21,13 @@ def require_vace_conditioning(conditioning, input_name: str) -> None:
             f"{input_name}: this conditioning carries no VACE context. Connect the {input_name} output of "
             "ReCoCanvas (or WanVaceToVideo) here, not the text encoder's output directly."
         )
+
+
+def require_video_latent(latent: dict, input_name: str = "latent") -> None:
+    """An image latent (B, C, H, W) would reach the Wan model and fail there with a bare shape error."""
+    shape = tuple(latent["samples"].shape)
+    if len(shape) != 5:
+        raise ValueError(
+            f"{input_name}: this latent is shaped {shape}, an image latent; ReCo samples a Wan video latent "
+            "(B, 16, T, H, W). Connect the latent output of ReCoCanvas."
+        )

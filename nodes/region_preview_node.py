@@ -1,9 +1,10 @@
 """ReCoRegionPreview: the region map over the frames, as an overlay IMAGE and as a playable preview in the node.
 
-The overlay is reco_core.overlay.render_overlay, so a saved overlay is the one the headless tools make. The preview is
-for the web extension (web/reco_region_preview.js): one PNG sprite sheet per panel (source, edit, colorized region)
-in ComfyUI's temp folder, which /view serves and ComfyUI empties at start-up, plus a grayscale sheet of each pixel's
-blend weight so the browser can redo the blend at any opacity without another run.
+The overlay is reco_core.preview.overlay.render_overlay, the function `python -m reco_core edit` draws its region-map
+video with, so both paths paint the same picture. The preview is for the web extension (web/reco_region_preview.js):
+one PNG sprite sheet per panel (source, edit, colorized region) in ComfyUI's temp folder, which /view serves and
+ComfyUI empties at start-up, plus a grayscale sheet of each pixel's blend weight so the browser can redo the blend at
+any opacity without another run.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import folder_paths
 import torch
 from comfy_api.latest import io
 
-from ..reco_core.overlay import COLORMAPS, colorize, render_overlay
-from ..reco_core.preview_map import align_region_map
-from ..reco_core.preview_sheet import SheetLayout, plan_sheet, shrink_frames, tile_frames
+from ..reco_core.preview.map_alignment import align_region_map
+from ..reco_core.preview.overlay import COLORMAPS, colorize, render_overlay
+from ..reco_core.preview.sprite_sheet import SheetLayout, plan_sheet, shrink_frames, tile_frames
+from .input_checks import check_inputs, widget_problem
 from .preview_png import png_bytes
 
 UI_KEY = "reco_preview"
@@ -61,8 +63,14 @@ class ReCoRegionPreview(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, opacity: float | None = None, colormap: str | None = None, threshold: float | None = None,
+                        fps: float | None = None) -> bool | str:
+        return widget_problem(cls, opacity=opacity, colormap=colormap, threshold=threshold, fps=fps) or True
+
+    @classmethod
     def execute(cls, frames, region_map, opacity: float, colormap: str, threshold: float, fps: float,
                 source=None, caption: str | None = None) -> io.NodeOutput:
+        check_inputs(cls, locals())
         rgb = frames[..., :3]
         aligned = align_region_map(region_map, *rgb.shape[:3])
         overlay = render_overlay(rgb, aligned.values, opacity=opacity, colormap=colormap, threshold=threshold)

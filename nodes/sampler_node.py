@@ -18,31 +18,14 @@ import torch
 from comfy_api.latest import io
 from comfy_extras.nodes_model_advanced import ModelSamplingSD3
 
-from ..reco_core.canvas import place_source_mask
-from ..reco_core.region_map import estimate_region_mask, region_map, region_map_to_pixels
-from ..reco_core.regions import PATCH_SIZE, latent_grid_to_token_grid, pixel_mask_to_token_grid
-from ..reco_core.schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS
+from ..reco_core.attention.constraint import CONSTRAINT_KINDS, REGION_MODES, ConstraintSettings, start_constraint
+from ..reco_core.region_map import region_map, region_map_to_pixels
+from ..reco_core.schedule import MAX_SCHEDULE_STEPS, RECO_CFG, RECO_SHIFT, RECO_STEPS
 from .canvas_type import LATENT_KEY, CanvasLayout
+from .input_checks import about_input, check_inputs, widget_problem
 from .live_region_map import LiveRegionMap
-from .model_checks import require_vace_conditioning, require_vace_model
-from .region_hook import CONSTRAINT_KINDS, RegionConstraint, attention_override
-
-REGION_MODES = ("off", "mask", "auto")
-
-
-def canvas_tokens(latent: torch.Tensor) -> int:
-    frames, height, width = latent.shape[-3:]
-    return frames * -(-height // PATCH_SIZE) * -(-width // PATCH_SIZE)
-
-
-def mask_region(region_mask: torch.Tensor, layout: CanvasLayout) -> torch.Tensor:
-    """A source-aligned MASK -> the token grid of one half, with empty rows for a leading reference frame."""
-    tokens = pixel_mask_to_token_grid(place_source_mask(region_mask, layout.geometry))
-    return _with_reference_rows(tokens, layout.trim)
-
-
-def _with_reference_rows(tokens: torch.Tensor, trim: int) -> torch.Tensor:
-    return torch.cat([torch.zeros((trim, *tokens.shape[1:]), dtype=torch.bool), tokens]) if trim else tokens
+from .model_checks import require_vace_conditioning, require_vace_model, require_video_latent
+from .region_hook import attention_override
 
 
 class ReCoSampler(io.ComfyNode):
@@ -107,9 +90,22 @@ class ReCoSampler(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, steps: int, constraint_start: float, constraint_end: float, **_) -> bool | str:
-        if constraint_start > constraint_end:
+    def validate_inputs(cls, steps: int | None = None, cfg: float | None = None, sampler_name: str | None = None,
+                        scheduler: str | None = None, shift: float | None = None, denoise: float | None = None,
+                        region_mode: str | None = None, constraint_strength: float | None = None,
+                        constraint_start: float | None = None, constraint_end: float | None = None,
+                        auto_threshold: float | None = None, constraint_type: str | None = None) -> bool | str:
+        problem = widget_problem(
+            cls, steps=steps, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler, shift=shift, denoise=denoise,
+            region_mode=region_mode, constraint_strength=constraint_strength, constraint_start=constraint_start,
+            constraint_end=constraint_end, auto_threshold=auto_threshold, constraint_type=constraint_type)
+        if problem:
+            return problem
+        if constraint_start is not None and constraint_end is not None and constraint_start > constraint_end:
             return "constraint_start must not be after constraint_end."
+        if steps is not None and denoise is not None and 0 < denoise < 1 and steps / denoise > MAX_SCHEDULE_STEPS:
+            return (f"denoise: {denoise} with {steps} steps makes ComfyUI compute a {steps / denoise:.0f}-step "
+                    f"schedule (steps / denoise); keep it at most {MAX_SCHEDULE_STEPS}: raise denoise or lower steps.")
         return True
 
     @classmethod
@@ -118,6 +114,8 @@ class ReCoSampler(io.ComfyNode):
                 constraint_start: float, constraint_end: float, auto_steps: int, auto_threshold: float,
                 constraint_type: str = "block",
                 region_mask=None) -> io.NodeOutput:
+        check_inputs(cls, locals())
+        require_video_latent(latent)
         require_vace_model(model)
         require_vace_conditioning(positive, "positive")
         require_vace_conditioning(negative, "negative")
@@ -131,28 +129,23 @@ class ReCoSampler(io.ComfyNode):
 
         patched = ModelSamplingSD3().patch(model, shift)[0]
         samples = latent["samples"]
-        constraint = RegionConstraint(tokens=canvas_tokens(samples), strength=constraint_strength,
-                                      first_step=round(constraint_start * steps), end_step=round(constraint_end * steps),
-                                      kind=constraint_type)
-        if region_mode == "mask":
-            constraint.region = mask_region(region_mask, layout)
+        settings = ConstraintSettings(mode=region_mode, kind=constraint_type, strength=constraint_strength,
+                                      start=constraint_start, end=constraint_end, auto_steps=auto_steps,
+                                      auto_threshold=auto_threshold)
+        with about_input("region_mask"):
+            constraint = start_constraint(settings, samples.shape, steps, trim, region_mask,
+                                          layout.geometry if layout else None)
         if region_mode != "off":
             options = patched.model_options.setdefault("transformer_options", {})
             options["optimized_attention_override"] = attention_override(
                 constraint, options.get("optimized_attention_override"))
 
-        maps: list[torch.Tensor] = []
         preview = latent_preview.prepare_callback(patched, steps)
         live_map = LiveRegionMap(cls.hidden.unique_id if cls.hidden else None)
 
         def on_step(step: int, x0: torch.Tensor, x: torch.Tensor, total: int) -> None:
             comfy.model_management.throw_exception_if_processing_interrupted()
-            maps.append(region_map(x0[:, :, trim:].float()).mean(0).cpu())
-            live_map(step, total, maps[-1])
-            constraint.step = step + 1
-            if region_mode == "auto" and len(maps) == auto_steps:
-                estimated = estimate_region_mask(torch.stack(maps), threshold=auto_threshold)
-                constraint.region = _with_reference_rows(latent_grid_to_token_grid(estimated), trim)
+            live_map(step, total, constraint.observe(step, x0))
             preview(step, x0, x, total)
 
         samples = comfy.sample.fix_empty_latent_channels(patched, samples)
@@ -166,11 +159,5 @@ class ReCoSampler(io.ComfyNode):
         out["samples"] = sampled[:, :, trim:]
         if layout:
             out[LATENT_KEY] = CanvasLayout(layout.geometry, trim=0)
-        return io.NodeOutput(out, cls._region_map_output(maps, sampled, trim))
-
-    @staticmethod
-    def _region_map_output(maps: list[torch.Tensor], sampled: torch.Tensor, trim: int) -> torch.Tensor:
-        final = maps[-1] if maps else region_map(sampled[:, :, trim:].float()).mean(0)
-        frames = (final.shape[0] - 1) * 4 + 1
-        height, width = final.shape[1] * 8, final.shape[2] * 8
-        return region_map_to_pixels(final, frames=frames, height=height, width=width)
+        final = constraint.maps[-1] if constraint.maps else region_map(sampled[:, :, trim:].float()).mean(0)
+        return io.NodeOutput(out, region_map_to_pixels(final))

@@ -6,6 +6,7 @@ from comfy_api.latest import io
 
 from ..reco_core.canvas import restore, restore_mask
 from .canvas_type import CanvasInfo, CanvasLayout
+from .input_checks import about_input, check_inputs
 
 
 class ReCoSplit(io.ComfyNode):
@@ -33,9 +34,12 @@ class ReCoSplit(io.ComfyNode):
 
     @classmethod
     def execute(cls, canvas_frames, canvas: CanvasLayout, region_map=None) -> io.NodeOutput:
+        check_inputs(cls, locals())
         frames = canvas_frames[..., :3]
-        edited = restore(frames, canvas.geometry, "right")
-        source = restore(frames, canvas.geometry, "left")
-        restored_map = (edited.new_zeros(edited.shape[:3]) if region_map is None
-                        else restore_mask(region_map, canvas.geometry))
+        with about_input("canvas_frames"):
+            edited = restore(frames, canvas.geometry, "right")
+            source = restore(frames, canvas.geometry, "left")
+        with about_input("region_map"):
+            restored_map = (edited.new_zeros(edited.shape[:3]) if region_map is None
+                            else restore_mask(region_map, canvas.geometry))
         return io.NodeOutput(edited, source, restored_map)

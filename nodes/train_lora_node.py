@@ -20,8 +20,10 @@ import torch
 from comfy_api.latest import io
 from PIL import Image
 
+from .canvas_checks import canvas_size_problem
+from .input_checks import about_input, check_inputs, widget_problem
 from .prompt_server import server_instance
-from .safe_paths import resolve_inside
+from .safe_paths import check_name, resolve_inside
 
 CACHE_FOLDER = ".reco_cache"
 CHECKPOINT_FOLDER = "reco_training"
@@ -114,13 +116,26 @@ class ReCoTrainLoRA(io.ComfyNode):
         return resolve_inside(folder_paths.get_input_directory(), dataset, "dataset")
 
     @classmethod
-    def validate_inputs(cls, dataset: str, output_name: str, **_) -> bool | str:
+    def validate_inputs(cls, base_model: str | None = None, dataset: str | None = None,
+                        output_name: str | None = None, learning_rate: float | None = None,
+                        lambda_latent: float | None = None, lambda_attn: float | None = None,
+                        width: int | None = None, height: int | None = None, length: int | None = None,
+                        precision: str | None = None) -> bool | str:
+        problem = widget_problem(cls, base_model=base_model, dataset=dataset, output_name=output_name,
+                                 learning_rate=learning_rate, lambda_latent=lambda_latent, lambda_attn=lambda_attn,
+                                 width=width, height=height, length=length, precision=precision)
+        if not problem and None not in (width, height, length):
+            problem = canvas_size_problem(width, height, length)
+        if problem:
+            return problem
         try:
-            folder = cls._dataset_folder(dataset)
-            resolve_inside(folder_paths.get_folder_paths("loras")[0], f"{output_name}.safetensors", "output_name")
+            folder = cls._dataset_folder(dataset) if dataset is not None else None
+            if output_name is not None:
+                check_name(output_name, "output_name")
+                resolve_inside(folder_paths.get_folder_paths("loras")[0], f"{output_name}.safetensors", "output_name")
         except ValueError as error:
             return str(error)
-        if not folder.is_dir():
+        if folder is not None and not folder.is_dir():
             return f"dataset: '{dataset}' is not a folder in ComfyUI's input folder; put the dataset folder there."
         return True
 
@@ -129,6 +144,7 @@ class ReCoTrainLoRA(io.ComfyNode):
                 rank: int, lambda_latent: float, lambda_attn: float, width: int, height: int, length: int,
                 grad_accumulation: int, precision: str, gradient_checkpointing: bool, checkpoint_every: int,
                 resume: bool, seed: int, clip=None) -> io.NodeOutput:
+        check_inputs(cls, locals())
         # Imported here: the trainer pulls in diffusers and peft (~1 s), which ComfyUI's start-up should not pay.
         from ..reco_core.training.buckets import Bucket
         from ..reco_core.training.prepare import build_training_set
@@ -137,13 +153,14 @@ class ReCoTrainLoRA(io.ComfyNode):
         loras = Path(folder_paths.get_folder_paths("loras")[0]).resolve()
         output = resolve_inside(loras, f"{output_name}.safetensors", "output_name")
         folder = cls._dataset_folder(dataset)
-        training_set, report = build_training_set(
-            folder, folder / CACHE_FOLDER, _ComfyVaeCodec(vae),
-            codec_id=f"comfy-vae:{_weights_digest(vae.first_stage_model)}",
-            text_encoder=_clip_text_encoder(clip) if clip is not None else None,
-            text_encoder_id=f"comfy-clip:{_weights_digest(clip.cond_stage_model)}" if clip is not None else "",
-            buckets=[Bucket(width, height, length)],
-        )
+        with about_input("dataset"):
+            training_set, report = build_training_set(
+                folder, folder / CACHE_FOLDER, _ComfyVaeCodec(vae),
+                codec_id=f"comfy-vae:{_weights_digest(vae.first_stage_model)}",
+                text_encoder=_clip_text_encoder(clip) if clip is not None else None,
+                text_encoder_id=f"comfy-clip:{_weights_digest(clip.cond_stage_model)}" if clip is not None else "",
+                buckets=[Bucket(width, height, length)],
+            )
         for index in range(len(training_set)):  # encode (or read from the cache) before the VAE is unloaded
             training_set[index]
         comfy.model_management.unload_all_models()  # the trainer needs the memory the graph's models held

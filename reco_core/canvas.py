@@ -17,16 +17,14 @@ from typing import Literal, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from .wan_latent import PATCH_SIZE, TIME_STRIDE, TOKEN_STRIDE, VAE_STRIDE, check_frame_count
+
 Fit = Literal["stretch", "crop", "pad"]
 Mode = Literal["edit", "first_frame", "reference"]
 Half = Literal["left", "right"]
 
 FITS: tuple[str, ...] = ("stretch", "crop", "pad")
 MODES: tuple[str, ...] = ("edit", "first_frame", "reference")
-# The Wan VAE downsamples space by 8 and the DiT patchifies by 2, so canvas sides must be multiples of 16.
-SIZE_MULTIPLE = 16
-# The Wan VAE encodes the first frame alone and every later group of 4 into one latent frame.
-TIME_STRIDE = 4
 # What the right half shows where nothing is known: VACE's neutral value, 0 after the (x - 0.5) shift.
 NEUTRAL_GRAY = 0.5
 # Frames resized per interpolate call: bounds the temporary (F, 3, H, W) copies for long high-resolution clips.
@@ -36,16 +34,6 @@ RESIZE_CHUNK = 8
 def _is_int(value: object) -> bool:
     """An int that is not a bool: True as a frame count or size is always a mistake."""
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_wan_frame_count(frames: int) -> bool:
-    """True when ``frames`` is 4n + 1, the only lengths the Wan VAE maps onto whole latent frames."""
-    return frames >= 1 and (frames - 1) % TIME_STRIDE == 0
-
-
-def frame_count_rule(frames: int) -> int:
-    """The largest Wan-valid frame count (4n + 1) not above ``frames`` (at least 1), to suggest in error messages."""
-    return max(1, ((frames - 1) // TIME_STRIDE) * TIME_STRIDE + 1)
 
 
 @dataclass(frozen=True)
@@ -65,20 +53,16 @@ class CanvasSpec:
     def __post_init__(self) -> None:
         for name in ("half_width", "height"):
             value = getattr(self, name)
-            if not _is_int(value) or value < SIZE_MULTIPLE or value % SIZE_MULTIPLE:
-                nearest = max(1, round(value / SIZE_MULTIPLE)) * SIZE_MULTIPLE if _is_int(value) else None
-                fix = f"use {nearest}" if nearest else f"use an int multiple of {SIZE_MULTIPLE}"
+            if not _is_int(value) or value < TOKEN_STRIDE or value % TOKEN_STRIDE:
+                nearest = max(1, round(value / TOKEN_STRIDE)) * TOKEN_STRIDE if _is_int(value) else None
+                fix = f"use {nearest}" if nearest else f"use an int multiple of {TOKEN_STRIDE}"
                 raise ValueError(
-                    f"CanvasSpec.{name} must be a positive multiple of {SIZE_MULTIPLE} (the Wan VAE downsamples by 8 "
-                    f"and the DiT patchifies by 2), got {value!r}; {fix}."
+                    f"CanvasSpec.{name} must be a positive multiple of {TOKEN_STRIDE} (the Wan VAE downsamples by "
+                    f"{VAE_STRIDE} and the DiT patchifies by {PATCH_SIZE}), got {value!r}; {fix}."
                 )
-        if not _is_int(self.length) or not is_wan_frame_count(self.length):
-            lower = frame_count_rule(self.length) if _is_int(self.length) else None
-            fix = f"use {lower} or {lower + TIME_STRIDE}" if lower else "use an int such as 81"
-            raise ValueError(
-                f"CanvasSpec.length must be 4n + 1 frames (the Wan VAE encodes one frame, then groups of 4), "
-                f"got {self.length!r}; {fix}."
-            )
+        if not _is_int(self.length):
+            raise ValueError(f"CanvasSpec.length must be an int frame count such as 81, got {self.length!r}.")
+        check_frame_count(self.length, "CanvasSpec.length")
         if self.fit not in FITS:
             raise ValueError(f"CanvasSpec.fit must be one of {FITS}, got {self.fit!r}.")
 
@@ -215,7 +199,8 @@ def restore(decoded_canvas_frames: torch.Tensor, geometry: CanvasGeometry, half:
     if (frames, height, width) != expected:
         hint = ""
         if geometry.mode == "reference" and frames == geometry.length + TIME_STRIDE:
-            hint = " It has 4 frames too many: trim the reference latent frame (trim_latent = 1) before decoding."
+            hint = (f" It has {TIME_STRIDE} frames too many: trim the reference latent frame (trim_latent = 1) "
+                    "before decoding.")
         raise ValueError(
             f"decoded_canvas_frames has {frames} frames of {height} x {width} but the canvas had {expected[0]} frames "
             f"of {expected[1]} x {expected[2]}: pass the decoded frames of this canvas, uncropped.{hint}"

@@ -7,16 +7,21 @@ ComfyUI's conventions, so a headless edit and a node graph with the same seed ta
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
-from .canvas import Canvas, CanvasSpec, Mode, build_canvas, restore
-from .region_map import region_map
+from .attention.constraint import ConstraintSettings, RegionConstraint, start_constraint
+from .attention.diffusers_wan import constrained_attention
+from .canvas import Canvas, CanvasSpec, Mode, build_canvas, restore, restore_mask
+from .model_call import predict_velocity
+from .region_map import region_map_to_pixels
 from .sampling import SAMPLERS, guided, initial_latent
-from .schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS, TIMESTEP_SCALE, flow_sigmas
-from .vace_context import WAN21_LATENT_MEAN, WAN21_LATENT_STD, empty_latent_shape, vace_context
+from .schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS, flow_sigmas
+from .vace_context import VaceContext, empty_latent_shape, vace_context
+from .wan_latent import denormalize_latent
 
 StepHook = Callable[[int, int, torch.Tensor], None]  # (step, total, region map (T, h, w)) -> None; may raise to cancel
 
@@ -35,6 +40,9 @@ class SamplingSettings:
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {self.sampler!r}.")
+        for name in ("cfg", "shift", "denoise"):  # NaN passes every range check and would only show in the output
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}.")
 
 
 @dataclass
@@ -42,6 +50,8 @@ class EditResult:
     edited: torch.Tensor  # (F, H, W, 3) right half at the source's size and frame count
     regenerated_source: torch.Tensor  # the left half, same geometry
     canvas: torch.Tensor  # the decoded canvas (length, H, 2W, 3)
+    latent: torch.Tensor  # the sampled canvas as raw VAE latents, reference frame trimmed: ReCoSampler's LATENT
+    region_map: torch.Tensor  # (F, H, W) the last step's region map at the source's size and frame count
     region_maps: list[torch.Tensor] = field(default_factory=list)  # per step, (T, h, w) in [0, 1]
 
 
@@ -62,22 +72,6 @@ class WanVaceCodec:
         return ((pixels[0].permute(1, 2, 3, 0) + 1) / 2).clamp(0, 1).cpu()
 
 
-def _latent_statistics(latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return tuple(torch.tensor(v, dtype=latent.dtype, device=latent.device).view(1, -1, 1, 1, 1)
-                 for v in (WAN21_LATENT_MEAN, WAN21_LATENT_STD))
-
-
-def normalize_latent(latent: torch.Tensor) -> torch.Tensor:
-    """Raw VAE latents -> the model's space, as ComfyUI's Wan21 latent format does (scale factor 1)."""
-    mean, std = _latent_statistics(latent)
-    return (latent - mean) / std
-
-
-def denormalize_latent(latent: torch.Tensor) -> torch.Tensor:
-    mean, std = _latent_statistics(latent)
-    return latent * std + mean
-
-
 def comfy_noise(shape: tuple[int, ...], seed: int) -> torch.Tensor:
     """The initial noise ComfyUI draws for a seed (CPU generator seeded with torch.manual_seed, float32)."""
     return torch.randn(shape, generator=torch.manual_seed(seed), dtype=torch.float32, device="cpu")
@@ -89,20 +83,47 @@ class ReCoPipeline:
         self.transformer = transformer.to(self.device)
         self.codec = WanVaceCodec(vae, self.device, vae.dtype)
 
-    def _velocity(self, context: torch.Tensor, prompt: torch.Tensor):
+    def _velocity(self, context: torch.Tensor, prompt: torch.Tensor, constraint: RegionConstraint):
         dtype = self.transformer.dtype
-        scale = torch.ones(len(self.transformer.config.vace_layers), device=self.device, dtype=dtype)
 
         @torch.no_grad()
         def velocity(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-            out = self.transformer(
-                hidden_states=x.to(dtype), timestep=(sigma * TIMESTEP_SCALE).reshape(1).to(self.device, dtype),
-                encoder_hidden_states=prompt.to(self.device, dtype), control_hidden_states=context.to(dtype),
-                control_hidden_states_scale=scale, return_dict=False,
-            )[0]
-            return out.float()
+            constraint.sigma = float(sigma)
+            return predict_velocity(self.transformer, x.to(dtype), sigma.to(self.device), context.to(dtype),
+                                    prompt.to(self.device, dtype)).float()
 
         return velocity
+
+    def sample(
+        self,
+        context: VaceContext,
+        shape: tuple[int, ...],
+        prompt_embeds: torch.Tensor,
+        negative_embeds: torch.Tensor | None,
+        settings: SamplingSettings,
+        constraint: RegionConstraint,
+        on_step: StepHook | None = None,
+    ) -> torch.Tensor:
+        """Denoise a canvas latent of ``shape`` from the seed's noise; returns it normalized, reference frame included.
+
+        Every step's region map goes through ``constraint.observe`` (which also runs the automatic estimate) and
+        then to ``on_step``; the self-attentions consult ``constraint`` throughout.
+        """
+        model_context = context.model_context().to(self.device)
+        sigmas = flow_sigmas(settings.steps, settings.shift, settings.denoise)
+        x = initial_latent(comfy_noise(shape, settings.seed), sigmas).to(self.device)
+
+        def record(step: int, total: int, x0_hat: torch.Tensor, _x: torch.Tensor) -> None:
+            region = constraint.observe(step, x0_hat)
+            if on_step:
+                on_step(step, total, region)
+
+        velocity = guided(self._velocity(model_context, prompt_embeds, constraint),
+                          None if negative_embeds is None
+                          else self._velocity(model_context, negative_embeds, constraint),
+                          settings.cfg)
+        with constrained_attention(self.transformer, constraint):
+            return SAMPLERS[settings.sampler](velocity, x, sigmas.to(self.device), callback=record)
 
     def edit(
         self,
@@ -116,29 +137,24 @@ class ReCoPipeline:
         reference_image: torch.Tensor | None = None,
         start: int = 0,
         on_step: StepHook | None = None,
+        constraint: ConstraintSettings = ConstraintSettings(),
+        region_mask: torch.Tensor | None = None,
     ) -> EditResult:
+        """One ReCo edit; ``constraint`` and a source-aligned ``region_mask`` (F, H, W) as ReCoSampler takes them."""
         canvas: Canvas = build_canvas(source, spec, mode, edited_first_frame, reference_image, start)
         context = vace_context(self.codec.encode, canvas.control, canvas.mask, canvas.reference)
-        model_context = context.model_context().to(self.device)
         shape = empty_latent_shape(spec.height, spec.width, spec.length, reference=canvas.reference is not None)
-        sigmas = flow_sigmas(settings.steps, settings.shift, settings.denoise)
-        x = initial_latent(comfy_noise(shape, settings.seed), sigmas).to(self.device)
-
-        maps: list[torch.Tensor] = []
-
-        def record(step: int, total: int, x0_hat: torch.Tensor, _x: torch.Tensor) -> None:
-            maps.append(region_map(x0_hat[:, :, context.trim:])[0].cpu())
-            if on_step:
-                on_step(step, total, maps[-1])
-
-        velocity = guided(self._velocity(model_context, prompt_embeds),
-                          self._velocity(model_context, negative_embeds) if negative_embeds is not None else None,
-                          settings.cfg)
-        latent = SAMPLERS[settings.sampler](velocity, x, sigmas.to(self.device), callback=record)
-        decoded = self.codec.decode(denormalize_latent(latent[:, :, context.trim:]))
+        run = start_constraint(constraint, shape, settings.steps, context.trim,
+                               region_mask, canvas.geometry)
+        latent = self.sample(context, shape, prompt_embeds, negative_embeds, settings, run, on_step)
+        raw = denormalize_latent(latent[:, :, context.trim:])
+        decoded = self.codec.decode(raw)
         return EditResult(
             edited=restore(decoded, canvas.geometry, "right"),
             regenerated_source=restore(decoded, canvas.geometry, "left"),
             canvas=decoded,
-            region_maps=maps,
+            latent=raw.cpu(),
+            region_map=restore_mask(region_map_to_pixels(run.maps[-1], frames=spec.length, height=spec.height,
+                                                          width=spec.half_width), canvas.geometry),
+            region_maps=run.maps,
         )

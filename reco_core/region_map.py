@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from .regions import LATENT_FRAME_GROUP, VAE_STRIDE
+from .wan_latent import latent_frame_of_pixel, pixel_frame_count, pixel_size
 
 __all__ = [
     "estimate_region_mask",
@@ -72,16 +72,17 @@ def region_map_to_pixels(
         shape = tuple(region.shape) if isinstance(region, torch.Tensor) else type(region).__name__
         raise ValueError(f"region must be a non-empty (T, h, w) map on the latent grid, got {shape}")
     latent_frames, h, w = region.shape
-    frames = LATENT_FRAME_GROUP * (latent_frames - 1) + 1 if frames is None else frames
-    height = VAE_STRIDE * h if height is None else height
-    width = VAE_STRIDE * w if width is None else width
-    if frames < 1 or (frames + LATENT_FRAME_GROUP - 2) // LATENT_FRAME_GROUP + 1 != latent_frames:
-        low = 1 if latent_frames == 1 else LATENT_FRAME_GROUP * (latent_frames - 2) + 2
-        high = LATENT_FRAME_GROUP * (latent_frames - 1) + 1
-        raise ValueError(f"{latent_frames} latent frames decode to {low}..{high} pixel frames, got frames={frames}")
+    full_height, full_width = pixel_size(h, w)
+    frames = pixel_frame_count(latent_frames) if frames is None else frames
+    height = full_height if height is None else height
+    width = full_width if width is None else width
+    low = 1 if latent_frames == 1 else pixel_frame_count(latent_frames - 1) + 1
+    if not low <= frames <= pixel_frame_count(latent_frames):
+        raise ValueError(f"{latent_frames} latent frames decode to {low}..{pixel_frame_count(latent_frames)} pixel "
+                         f"frames, got frames={frames}")
     if height < 1 or width < 1:
         raise ValueError(f"height and width must be positive, got {height}x{width}")
-    index = (torch.arange(frames, device=region.device) + LATENT_FRAME_GROUP - 1) // LATENT_FRAME_GROUP
+    index = latent_frame_of_pixel(torch.arange(frames, device=region.device))
     per_frame = region.float()[index]
     return F.interpolate(per_frame.unsqueeze(1), size=(height, width), mode="bilinear", align_corners=False).squeeze(1)
 

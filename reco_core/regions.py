@@ -21,48 +21,37 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .wan_latent import PATCH_SIZE, TIME_STRIDE, TOKEN_STRIDE, VAE_STRIDE, latent_frame_count
+
 __all__ = [
-    "LATENT_FRAME_GROUP",
-    "PATCH_SIZE",
-    "VAE_STRIDE",
     "dilate_pixel_mask",
     "kmeans_latent_mask",
-    "latent_frame_count",
     "latent_grid_to_token_grid",
     "pixel_mask_to_latent_grid",
     "pixel_mask_to_token_grid",
 ]
 
-VAE_STRIDE = 8
-"""Pixels per latent cell along height and width (Wan VAE)."""
-LATENT_FRAME_GROUP = 4
-"""Pixel frames per latent frame after the first (Wan VAE, 4n+1 -> n+1)."""
-PATCH_SIZE = 2
-"""Latent cells per token along height and width (Wan DiT patchify)."""
 
+def _check_mask_grid(mask: torch.Tensor, layout: str, multiple: int, need: str) -> tuple[int, int, int]:
+    """Return the three sides of a 3-D mask whose last two are positive multiples of ``multiple``, or raise.
 
-def latent_frame_count(frames: int) -> int:
-    """Latent frames the Wan VAE makes of ``frames`` pixel frames; raise unless ``frames`` is 4n+1."""
-    if frames < 1 or (frames - 1) % LATENT_FRAME_GROUP:
-        raise ValueError(
-            f"the Wan VAE needs 4n+1 frames (1, 5, 9, ..., 81), got {frames}; pad the mask by repeating its last "
-            f"frame (as the video is padded) or trim it to {max(1, (frames - 1) // 4 * 4 + 1)} frames"
-        )
-    return (frames - 1) // LATENT_FRAME_GROUP + 1
+    ``layout`` names the axes the caller expects and ``need`` says why the sides must be multiples, so each grid
+    keeps its own message while the checks are written once.
+    """
+    if not isinstance(mask, torch.Tensor) or mask.dim() != 3:
+        shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(f"mask must be a {layout} tensor, got {shape}")
+    frames, height, width = mask.shape
+    if height == 0 or width == 0 or height % multiple or width % multiple:
+        raise ValueError(f"mask height and width must be positive multiples of {multiple} {need}, got {height}x{width}")
+    return frames, height, width
 
 
 def _check_pixel_mask(mask: torch.Tensor, multiple: int, grid: str) -> tuple[int, int, int]:
     """Return (F, H, W) of a pixel mask, or raise a ValueError saying what the ``grid`` needs."""
-    if not isinstance(mask, torch.Tensor) or mask.dim() != 3:
-        shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise ValueError(f"mask must be a (F, H, W) tensor of pixel frames, got {shape}")
-    frames, height, width = mask.shape
-    if height == 0 or width == 0 or height % multiple or width % multiple:
-        raise ValueError(
-            f"mask height and width must be positive multiples of {multiple} for the {grid}, got {height}x{width}; "
-            f"resize the mask to the video size that is actually encoded"
-        )
-    latent_frame_count(frames)
+    frames, height, width = _check_mask_grid(
+        mask, "(F, H, W)", multiple, f"for the {grid}; resize the mask to the video size that is actually encoded")
+    latent_frame_count(frames, "mask")
     return frames, height, width
 
 
@@ -84,7 +73,7 @@ def _check_coverage(min_coverage: float) -> None:
 def _latent_coverage(mask: torch.Tensor, latent_frames: int | None, multiple: int, grid: str) -> torch.Tensor:
     """Fraction (T, H/8, W/8) of each latent cell's pixels that are in, with the VAE's 4n+1 time grouping."""
     frames, height, width = _check_pixel_mask(mask, multiple, grid)
-    count = latent_frame_count(frames)
+    count = latent_frame_count(frames, "mask")
     if latent_frames is not None and latent_frames != count:
         raise ValueError(
             f"mask has {frames} frames, which encode to {count} latent frames, but latent_frames={latent_frames}; "
@@ -93,20 +82,13 @@ def _latent_coverage(mask: torch.Tensor, latent_frames: int | None, multiple: in
     h, w = height // VAE_STRIDE, width // VAE_STRIDE
     spatial = _inside(mask).reshape(frames, h, VAE_STRIDE, w, VAE_STRIDE).mean(dim=(2, 4))
     # Every group has the same pixel count, so a mean of means is the exact fraction of the group's pixels.
-    grouped = spatial[1:].reshape(count - 1, LATENT_FRAME_GROUP, h, w).mean(dim=1)
+    grouped = spatial[1:].reshape(count - 1, TIME_STRIDE, h, w).mean(dim=1)
     return torch.cat((spatial[:1], grouped), dim=0)
 
 
 def _check_latent_grid(mask: torch.Tensor) -> None:
-    if not isinstance(mask, torch.Tensor) or mask.dim() != 3:
-        shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise ValueError(f"mask must be a (T, h, w) tensor on the latent grid, got {shape}")
-    _, h, w = mask.shape
-    if h == 0 or w == 0 or h % PATCH_SIZE or w % PATCH_SIZE:
-        raise ValueError(
-            f"latent mask height and width must be positive and even (the DiT patchifies 2x2), got {h}x{w}; "
-            f"the pixel size must then be a multiple of 16"
-        )
+    _check_mask_grid(mask, "(T, h, w) latent-grid", PATCH_SIZE,
+                     f"(even: the DiT patchifies 2x2, so the pixel size must be a multiple of {TOKEN_STRIDE})")
 
 
 def _token_coverage(latent_coverage: torch.Tensor) -> torch.Tensor:
@@ -144,7 +126,7 @@ def pixel_mask_to_token_grid(
     """
     _check_coverage(min_coverage)
     grid = "token grid (16x16 pixels per token)"
-    coverage = _latent_coverage(mask, latent_frames, VAE_STRIDE * PATCH_SIZE, grid)
+    coverage = _latent_coverage(mask, latent_frames, TOKEN_STRIDE, grid)
     return _token_coverage(coverage) > min_coverage
 
 

@@ -24,19 +24,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .canvas import TIME_STRIDE, frame_count_rule, is_wan_frame_count
-
-# Per-channel statistics of Wan 2.1 VAE latents (the values in Wan's and ComfyUI's Wan21 latent format).
-WAN21_LATENT_MEAN: tuple[float, ...] = (
-    -0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
-    0.4134, -0.0715, 0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921,
+from .wan_latent import (
+    LATENT_CHANNELS,
+    VAE_STRIDE,
+    WAN21_LATENT_MEAN,
+    WAN21_LATENT_STD,
+    check_frame_count,
+    latent_frame_count,
+    latent_shape,
+    latent_statistics,
 )
-WAN21_LATENT_STD: tuple[float, ...] = (
-    2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0743,
-    3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251, 1.9160,
-)
-LATENT_CHANNELS = 16
-VAE_STRIDE = 8
 
 # frames (F, H, W, 3) in [0, 1] -> raw latent (1, 16, T, H/8, W/8): the convention of ComfyUI's VAE.encode.
 Encoder = Callable[[torch.Tensor], torch.Tensor]
@@ -65,7 +62,7 @@ class VaceContext:
 
         This is what ComfyUI's WAN21_Vace model does to ``vace_frames`` before its forward pass.
         """
-        mean, std = _statistics(latent_mean, latent_std, self.frames)
+        mean, std = latent_statistics(self.frames, latent_mean, latent_std)
         groups = [(group - mean) / std for group in self.frames.split(LATENT_CHANNELS, dim=1)]
         return torch.cat([*groups, self.mask.to(self.frames.dtype)], dim=1)
 
@@ -77,8 +74,7 @@ def empty_latent_shape(
 
     A reference adds one leading latent frame (trimmed again before decoding); native fills this latent with zeros.
     """
-    latent_length = (length - 1) // TIME_STRIDE + 1 + int(reference)
-    return (batch_size, LATENT_CHANNELS, latent_length, height // VAE_STRIDE, width // VAE_STRIDE)
+    return latent_shape(height, width, length, extra_frames=int(reference), batch_size=batch_size)
 
 
 def vace_context(
@@ -96,13 +92,13 @@ def vace_context(
     what the reference frame's reactive part holds.
     """
     frames, height, width = _check_inputs(control, mask, reference)
-    latent_length = (frames - 1) // TIME_STRIDE + 1
-    expected = (1, LATENT_CHANNELS, latent_length, height // VAE_STRIDE, width // VAE_STRIDE)
+    latent_length = latent_frame_count(frames)
+    expected = latent_shape(height, width, frames)
 
     reference_latent = None
     if reference is not None:
         encoded = _encode(encode, reference, (1, *expected[1:2], 1, *expected[3:]), "reference")
-        mean, std = _statistics(latent_mean, latent_std, encoded)
+        mean, std = latent_statistics(encoded, latent_mean, latent_std)
         zero_of_normalized_space = torch.zeros_like(encoded) * std + mean
         reference_latent = torch.cat((encoded, zero_of_normalized_space), dim=1)
 
@@ -141,32 +137,13 @@ def _encode(encode: Encoder, pixels: torch.Tensor, expected: tuple[int, ...], wh
     return latent
 
 
-def _statistics(
-    latent_mean: tuple[float, ...], latent_std: tuple[float, ...], like: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std as (1, 16, 1, 1, 1) tensors on ``like``'s device and dtype."""
-    if len(latent_mean) != LATENT_CHANNELS or len(latent_std) != LATENT_CHANNELS:
-        raise ValueError(
-            f"latent_mean and latent_std need {LATENT_CHANNELS} values each (one per Wan 2.1 latent channel), got "
-            f"{len(latent_mean)} and {len(latent_std)}; leave them at WAN21_LATENT_MEAN / WAN21_LATENT_STD."
-        )
-    shape = (1, LATENT_CHANNELS, 1, 1, 1)
-    mean = torch.tensor(latent_mean, dtype=like.dtype, device=like.device).view(shape)
-    std = torch.tensor(latent_std, dtype=like.dtype, device=like.device).view(shape)
-    return mean, std
-
-
 def _check_inputs(control: object, mask: object, reference: object) -> tuple[int, int, int]:
     """(F, H, W) of a consistent control/mask/reference triple, or a ValueError naming the argument and the fix."""
     if not isinstance(control, torch.Tensor) or control.ndim != 4 or control.shape[-1] != 3:
         got = tuple(control.shape) if isinstance(control, torch.Tensor) else type(control).__name__
         raise ValueError(f"control must be a float tensor shaped (F, H, W, 3), got {got}; build it with build_canvas.")
     frames, height, width, _ = control.shape
-    if not is_wan_frame_count(frames):
-        lower = frame_count_rule(frames)
-        raise ValueError(
-            f"control has {frames} frames; the Wan VAE needs 4n + 1: use {lower} or {lower + TIME_STRIDE}."
-        )
+    check_frame_count(frames, "control")
     if height == 0 or width == 0 or height % VAE_STRIDE or width % VAE_STRIDE:
         raise ValueError(
             f"control is {height} x {width} pixels; both must be positive multiples of {VAE_STRIDE} for the mask "

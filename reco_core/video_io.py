@@ -19,6 +19,8 @@ import imageio_ffmpeg
 import numpy as np
 import torch
 
+from .interruption import check_interrupted
+
 # libx264's constant-rate factor: 17-18 is visually lossless, so an edit is judged, not the encoder.
 H264_CRF = 17
 # Lines of ffmpeg's log quoted in an error: the last lines say why it failed, the first ones are its banner.
@@ -51,6 +53,7 @@ def read_video(path: str | Path, max_frames: int | None = None) -> tuple[torch.T
         frames = []
         try:
             for raw in reader:
+                check_interrupted()
                 frames.append(np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3))
                 if max_frames is not None and len(frames) == max_frames:
                     break

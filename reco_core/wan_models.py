@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from .wan_latent import PATCH_SIZE
 from .weights.checkpoint import SAFETENSORS_SUFFIX, load_state_dict
 from .weights.safetensors_stream import read_header, read_tensor
 from .weights.wan_keys import strip_comfy_prefix, transformer_comfy_to_diffusers, vae_original_to_diffusers
@@ -43,9 +44,9 @@ def transformer_config_from_comfy(state_dict: dict[str, torch.Tensor], name: str
     layers = _count_blocks(state_dict, "blocks")
     vace = _count_blocks(state_dict, "vace_blocks")
     return dict(
-        patch_size=(1, 2, 2), num_attention_heads=dim // HEAD_DIM, attention_head_dim=HEAD_DIM,
+        patch_size=(1, PATCH_SIZE, PATCH_SIZE), num_attention_heads=dim // HEAD_DIM, attention_head_dim=HEAD_DIM,
         in_channels=state_dict["patch_embedding.weight"].shape[1],
-        out_channels=state_dict["head.head.weight"].shape[0] // 4,
+        out_channels=state_dict["head.head.weight"].shape[0] // (PATCH_SIZE * PATCH_SIZE),
         text_dim=state_dict["text_embedding.0.weight"].shape[1],
         freq_dim=state_dict["time_embedding.0.weight"].shape[1],
         ffn_dim=state_dict["blocks.0.ffn.0.weight"].shape[0], num_layers=layers,

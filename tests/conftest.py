@@ -17,6 +17,23 @@ def tiny_models(tmp_path_factory) -> TinyModels:
     return make_tiny_models(tmp_path_factory.mktemp("models"))
 
 
+@pytest.fixture(scope="session")
+def headless_pipeline(tiny_models):
+    """reco_core's diffusers pipeline on the tiny VACE model and VAE, loaded from the ComfyUI-layout files."""
+    from reco_core.pipeline import ReCoPipeline
+    from reco_core.wan_models import load_transformer, load_vae
+
+    return ReCoPipeline(load_transformer(tiny_models.vace), load_vae(tiny_models.vae))
+
+
+@pytest.fixture(scope="session")
+def text_embeds(tiny_models) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tiny models' saved positive and negative embeddings."""
+    from reco_core.text_embeddings import load_text_embeddings
+
+    return load_text_embeddings(tiny_models.positive).embeds, load_text_embeddings(tiny_models.negative).embeds
+
+
 @pytest.fixture(scope="module")
 def single_torch_thread():
     """The tiny models' ops take microseconds; on a two-core machine thread hand-offs cost more than the math."""

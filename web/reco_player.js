@@ -1,7 +1,7 @@
 /**
  * The player inside ReCoRegionPreview: source | edit | region panels, play/pause, a frame scrubber and an opacity
  * slider. The edit panel is blended in the browser (edit x (1 - a) + colour x a, a = opacity x weight, the formula of
- * reco_core.overlay.render_overlay), so moving the slider needs no new run.
+ * reco_core.preview.overlay.render_overlay), so moving the slider needs no new run.
  */
 import { element } from "./reco_dom.js";
 import { Sheet, parsePreview } from "./reco_sheets.js";

@@ -1,5 +1,5 @@
 /**
- * Sprite sheets written by ReCoRegionPreview (reco_core/preview_sheet.py): every frame of a panel tiled row-major in
+ * Sprite sheets written by ReCoRegionPreview (reco_core/preview/sprite_sheet.py): every frame of a panel tiled row-major in
  * one PNG. A sheet is drawn once into an offscreen canvas; frame i is then a copy (or a pixel read) of one cell.
  */
 import { api } from "../../scripts/api.js";

@@ -11,8 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import __version__
 from ..weights.checkpoint import SAFETENSORS_SUFFIX, WeightFileError, load_state_dict, save_safetensors
+from ..weights.lora_files import PRODUCER, lora_metadata
 from ..weights.lora_keys import STYLES, LoraKeyError, convert_lora, summarize_lora
 
 EXIT_BAD_INPUT = 2
@@ -44,14 +44,8 @@ def run(args: argparse.Namespace) -> int:
     except (WeightFileError, LoraKeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    metadata = {
-        "format": "pt",  # the safetensors convention other loaders check; the key layout goes in its own field
-        "reco_key_style": args.to,
-        "reco_rank": ",".join(str(r) for r in summary.ranks),
-        "reco_source": source.name,
-        "reco_source_key_style": summary.style,
-        "reco_converted_by": f"reco_core {__version__}",
-    }
+    metadata = lora_metadata(args.to, summary.ranks, reco_source=source.name, reco_source_key_style=summary.style,
+                             reco_converted_by=PRODUCER)
     try:
         save_safetensors(converted, target, metadata)
     except OSError as err:

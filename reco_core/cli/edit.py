@@ -12,8 +12,10 @@ from pathlib import Path
 
 import torch
 
+from ..attention.constraint import CONSTRAINT_KINDS, REGION_MODES, ConstraintSettings
 from ..canvas import FITS, MODES, CanvasSpec
 from ..pipeline import ReCoPipeline, SamplingSettings
+from ..preview.overlay import render_overlay
 from ..sampling import SAMPLERS
 from ..schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS
 from ..text_embeddings import load_text_embeddings
@@ -56,6 +58,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=RECO_FPS, help="output frame rate (the authors write 16)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
+    add_region_arguments(parser)
+
+
+def add_region_arguments(parser: argparse.ArgumentParser) -> None:
+    """The region constraint, as ReCoSampler offers it (same names, same defaults)."""
+    defaults = ConstraintSettings()
+    group = parser.add_argument_group("region constraint (as ReCoSampler)")
+    group.add_argument("--region-mode", choices=REGION_MODES, default=defaults.mode,
+                       help="off: plain ReCo; mask: constrain --region-mask; auto: estimate the region from the "
+                       "first steps' region maps and constrain the rest")
+    group.add_argument("--region-mask", type=Path,
+                       help="--region-mode mask: image or video at the source's size, white = edit region "
+                       "(one frame for all, or one per source frame)")
+    group.add_argument("--constraint-type", choices=CONSTRAINT_KINDS, default=defaults.kind,
+                       help="block: scale edited-region attention to the source object by 1 - strength; "
+                       "videograin: VideoGrain's score modulation")
+    group.add_argument("--constraint-strength", type=float, default=defaults.strength, help="0..1")
+    group.add_argument("--constraint-start", type=float, default=defaults.start, help="fraction of the steps")
+    group.add_argument("--constraint-end", type=float, default=defaults.end, help="fraction of the steps")
+    group.add_argument("--auto-steps", type=int, default=defaults.auto_steps,
+                       help="--region-mode auto: steps whose region maps estimate the region")
+    group.add_argument("--auto-threshold", type=float, default=defaults.auto_threshold,
+                       help="--region-mode auto: region map level counted as edited")
+
+
+def _constraint(args: argparse.Namespace) -> tuple[ConstraintSettings, torch.Tensor | None]:
+    """The constraint settings and the source-aligned mask (F, H, W) in [0, 1], or None."""
+    settings = ConstraintSettings(mode=args.region_mode, kind=args.constraint_type,
+                                  strength=args.constraint_strength, start=args.constraint_start,
+                                  end=args.constraint_end, auto_steps=args.auto_steps,
+                                  auto_threshold=args.auto_threshold)
+    if settings.mode == "mask" and args.region_mask is None:
+        raise ValueError("--region-mode mask needs --region-mask FILE (white = edit region); or use --region-mode "
+                         "auto.")
+    if args.region_mask is None:
+        return settings, None
+    mask, _ = read_video(args.region_mask, max_frames=args.start + args.length)
+    return settings, mask.mean(dim=-1)
+
+
+def region_map_path(output: Path) -> Path:
+    """Where the region-map video of an edit goes: beside it, e.g. out.mp4 -> out_region_map.mp4."""
+    return output.with_name(f"{output.stem}_region_map.mp4")
 
 
 def _embeddings(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -82,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         spec = CanvasSpec(half_width=args.width, height=args.height, length=args.length, fit=args.fit)
         settings = SamplingSettings(steps=args.steps, cfg=args.cfg, shift=args.shift, sampler=args.sampler,
                                     seed=args.seed)
+        constraint, region_mask = _constraint(args)
         positive, negative = _embeddings(args)
         transformer = load_transformer(args.transformer, dtype)
         if args.lora:
@@ -90,10 +136,12 @@ def run(args: argparse.Namespace) -> int:
         with StepProgress("ReCo edit") as progress:
             result = pipeline.edit(source, positive, negative, spec, settings, args.mode,
                                    _image(args.first_frame), _image(args.reference), start=args.start,
-                                   on_step=progress.update)
+                                   on_step=progress.update, constraint=constraint, region_mask=region_mask)
         write_video(args.output, result.edited, args.fps)
+        write_video(region_map_path(args.output), render_overlay(result.edited, result.region_map), args.fps)
     except (ValueError, FileNotFoundError, ModelFileError, WeightFileError) as error:
         print(f"reco_core edit: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(f"wrote {args.output} ({result.edited.shape[0]} frames, {result.edited.shape[2]}x{result.edited.shape[1]})")
+    print(f"wrote {args.output} ({result.edited.shape[0]} frames, {result.edited.shape[2]}x{result.edited.shape[1]})"
+          f" and its region map {region_map_path(args.output)}")
     return 0

@@ -2,10 +2,9 @@
 
 L_attn needs q and k of every self-attention layer (30 DiT + 15 VACE at full size) exactly as the layer uses them:
 after the RMS norm and after RoPE. diffusers' WanAttnProcessor computes them as locals and drops them, so
-:class:`RegionScoreProcessor` replaces it on every ``attn1`` of ``blocks`` and ``vace_blocks``. It performs the same
-operations in the same precision as WanAttnProcessor's self-attention path (projections, RMS norm over all heads,
-interleaved-pair RoPE, the same ``dispatch_attention_fn`` call, output projection), so the layer output is bitwise
-the same, and, while a region is set, also reduces (q, k) to the per-layer centroid score of
+:class:`RegionScoreProcessor` replaces it on every ``attn1`` of ``blocks`` and ``vace_blocks``. It is
+:class:`..attention.diffusers_wan.WanSelfAttentionProcessor` (bitwise WanAttnProcessor's output) whose attention
+step, while a region is set, also reduces (q, k) to the per-layer centroid score of
 :func:`..attention.region_attention.centroid_attention_scores` (linear in the token count; nothing N x N is built).
 
 Per training step the trainer does::
@@ -33,13 +32,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
-from diffusers.models.attention_dispatch import dispatch_attention_fn
 from diffusers.models.transformers.transformer_wan import WanAttnProcessor
 
 from ..attention.canvas_tokens import check_region
+from ..attention.diffusers_wan import WanSelfAttentionProcessor, self_attention_layers
 from ..attention.region_attention import centroid_attention_scores
 
-__all__ = ["AttentionCapture", "RegionScoreProcessor", "ScoreFn", "self_attention_layers"]
+__all__ = ["AttentionCapture", "RegionScoreProcessor", "ScoreFn"]
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 """(q, k, token region) -> scalar, with q and k as (B, heads, N, head_dim): what is reduced from each layer."""
@@ -62,67 +61,18 @@ class _CaptureState:
             self.scores.append(score)
 
 
-def _rotate_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Wan's RoPE: channels (2i, 2i+1) of each head form a pair rotated by the angle of frequency i.
+class RegionScoreProcessor(WanSelfAttentionProcessor):
+    """WanAttnProcessor's self-attention, plus the L_attn score of q and k while the shared state holds a region.
 
-    ``cos``/``sin`` (1, N, 1, d) come from diffusers' WanRotaryPosEmbed, which stores each frequency twice in a row;
-    the even entries hold one copy. Products are taken in the tables' float32 and rounded to x's dtype once at the
-    end, which is where WanAttnProcessor rounds too.
+    The centroids need every token of the canvas, so context parallelism is not supported.
     """
-    even, odd = x[..., 0::2], x[..., 1::2]
-    cos, sin = cos[..., 0::2], sin[..., 0::2]
-    rotated = torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1)
-    return rotated.flatten(-2).type_as(x)
-
-
-class RegionScoreProcessor:
-    """Self-attention processor for diffusers' WanAttention equal to WanAttnProcessor, plus the L_attn score hook.
-
-    Only plain self-attention is supported (no encoder states, no image keys, unfused projections): that is every
-    ``attn1`` of Wan2.1-VACE. Context parallelism is not supported, since the centroids need every token of the
-    canvas; the attention backend chosen with diffusers' ``set_attention_backend`` is honoured.
-    """
-
-    _attention_backend = None
-    _parallel_config = None
 
     def __init__(self, state: _CaptureState):
         self.state = state
 
-    def __call__(
-        self,
-        attn,
-        hidden_states: torch.Tensor,
-        encoder_hidden_states: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> torch.Tensor:
-        if encoder_hidden_states is not None or attn.add_k_proj is not None:
-            raise ValueError("RegionScoreProcessor serves self-attention (attn1) only, not cross-attention")
-        if getattr(attn, "fused_projections", False):
-            raise ValueError("RegionScoreProcessor needs unfused q/k/v projections; call unfuse_projections() first")
-        heads = attn.heads
-        query = attn.norm_q(attn.to_q(hidden_states)).unflatten(2, (heads, -1))
-        key = attn.norm_k(attn.to_k(hidden_states)).unflatten(2, (heads, -1))
-        value = attn.to_v(hidden_states).unflatten(2, (heads, -1))
-        if rotary_emb is not None:
-            query = _rotate_pairs(query, *rotary_emb)
-            key = _rotate_pairs(key, *rotary_emb)
+    def attend(self, query, key, value, attention_mask):
         self.state.observe(query, key)
-        out = dispatch_attention_fn(
-            query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False,
-            backend=self._attention_backend,
-        )
-        out = out.flatten(2, 3).type_as(query)
-        return attn.to_out[1](attn.to_out[0](out))
-
-
-def self_attention_layers(transformer: torch.nn.Module) -> list[torch.nn.Module]:
-    """Every self-attention module of a Wan VACE transformer: ``attn1`` of each VACE block, then of each DiT block."""
-    layers = [block.attn1 for tree in ("vace_blocks", "blocks") for block in getattr(transformer, tree, ())]
-    if not layers:
-        raise ValueError(f"{type(transformer).__name__} has no blocks/vace_blocks with attn1; expected a Wan model")
-    return layers
+        return super().attend(query, key, value, attention_mask)
 
 
 class AttentionCapture:

@@ -23,13 +23,14 @@ import torch
 from torch.utils.data import Dataset
 
 from ..canvas import CanvasGeometry, CanvasSpec, build_canvas, place_source_mask
-from ..pipeline import normalize_latent
+from ..paths import resolve_inside
 from ..regions import dilate_pixel_mask, kmeans_latent_mask
 from ..text_embeddings import EMBEDS_KEY, UMT5_DIM, load_text_embeddings
 from ..vace_context import VaceContext, vace_context
 from ..video_io import read_video
+from ..wan_latent import normalize_latent
 from .cache import TensorCache, cache_key, file_digest
-from .manifest import Row, resolve_in_folder
+from .manifest import Row
 
 # The authors' dilation of part of their masks, applied per frame before encoding.
 MASK_DILATION = 11
@@ -105,7 +106,7 @@ class ReCoTrainingSet(Dataset):
         }
 
     def _path(self, relative: str) -> Path:
-        return resolve_in_folder(self.folder, relative)
+        return resolve_inside(self.folder, relative, folder_label="the dataset folder")
 
     def _uses_mask(self, row: Row) -> bool:
         return row.mask_video is not None and row.task not in WHOLE_FRAME_TASKS

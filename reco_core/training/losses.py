@@ -10,10 +10,10 @@ velocity v = noise - x0 for both halves at once (RECO_METHOD.md, Training):
   k taken after normalization and RoPE (collected by .attention_capture);
 * L        = L_ic + lambda_latent * L_latent + lambda_attn * L_attn.
 
-Noise levels. Sampling uses ComfyUI's 1000-entry table sigma_i = shift_sigma(i / 1000, 5), i = 1..1000 (see
-schedule.flow_sigmas). Training draws i uniformly from 1..1000 and uses that sigma_i, so the model is trained on
-exactly the noise levels the sampler visits, with the shift's emphasis on high noise. The timestep given to the
-model is sigma * 1000, the same convention the sampler uses.
+Noise levels. Sampling uses ComfyUI's 1000-entry table sigma_i = shift_sigma(i / 1000, 5), i = 1..1000
+(schedule.sigma_table). Training draws i uniformly from 1..1000 and uses that sigma_i, so the model is trained on
+exactly the noise levels the sampler visits, with the shift's emphasis on high noise. The model is called through
+model_call.predict_velocity, the same call the sampler makes.
 
 Style edits carry an all-ones latent mask; the method applies no region loss to them, so both constraints are
 skipped for such samples (see :func:`has_edit_region`).
@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from ..region_map import latent_region_loss
 from ..regions import latent_grid_to_token_grid
-from ..schedule import RECO_SHIFT, TIMESTEP_SCALE, shift_sigma
+from ..schedule import RECO_SHIFT, TIMESTEP_SCALE, sigma_table
 
 __all__ = [
     "DEFAULT_LAMBDA_ATTN",
@@ -41,28 +41,18 @@ __all__ = [
     "has_edit_region",
     "in_context_loss",
     "noised_latent",
-    "predict_velocity",
     "reco_loss",
     "sample_sigma",
-    "training_sigmas",
 ]
 
 DEFAULT_LAMBDA_LATENT = 1e-3
 DEFAULT_LAMBDA_ATTN = 1e-3
 
 
-def training_sigmas(shift: float = RECO_SHIFT) -> torch.Tensor:
-    """The 1000 shifted noise levels training draws from, ascending, float64: shift_sigma(i / 1000), i = 1..1000."""
-    if shift <= 0:
-        raise ValueError(f"shift must be positive, got {shift}.")
-    grid = torch.arange(1, TIMESTEP_SCALE + 1, dtype=torch.float64) / TIMESTEP_SCALE
-    return shift_sigma(grid, shift)
-
-
 def sample_sigma(generator: torch.Generator, shift: float = RECO_SHIFT) -> torch.Tensor:
-    """One sigma drawn uniformly from :func:`training_sigmas` (a float32 scalar on the generator's device)."""
+    """One sigma drawn uniformly from the sampler's table :func:`..schedule.sigma_table` (float32 scalar)."""
     index = torch.randint(0, TIMESTEP_SCALE, (), generator=generator, device=generator.device)
-    return training_sigmas(shift).to(generator.device)[index].float()
+    return sigma_table(shift).to(generator.device)[index].float()
 
 
 def noised_latent(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -99,26 +89,6 @@ def attention_loss(scores: Sequence[torch.Tensor]) -> torch.Tensor:
     if not scores:
         raise ValueError("no attention scores were collected; L_attn needs one score per self-attention layer")
     return torch.stack([score.float() for score in scores]).mean()
-
-
-def predict_velocity(
-    transformer: torch.nn.Module,
-    x_t: torch.Tensor,
-    sigma: torch.Tensor,
-    context: torch.Tensor,
-    prompt_embeds: torch.Tensor,
-) -> torch.Tensor:
-    """The model's velocity for a noised canvas, called exactly as the headless sampler calls it.
-
-    x_t (B, 16, T, h, 2w), context (B, 96, T, h, 2w) normalized VACE context, prompt_embeds (B, tokens, 4096). The
-    timestep is sigma * 1000 and every VACE hint has scale 1 (diffusers' default when no scale is passed). The
-    transformer may be wrapped (DDP, accelerate), so nothing here reads its attributes.
-    """
-    timestep = (sigma * TIMESTEP_SCALE).reshape(1).expand(x_t.shape[0]).to(x_t.device)
-    return transformer(
-        hidden_states=x_t, timestep=timestep, encoder_hidden_states=prompt_embeds,
-        control_hidden_states=context, return_dict=False,
-    )[0]
 
 
 @dataclass(frozen=True)

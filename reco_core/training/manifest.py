@@ -22,6 +22,8 @@ from pathlib import Path
 import imageio_ffmpeg
 
 from ..canvas import CanvasSpec
+from ..interruption import check_interrupted
+from ..paths import resolve_inside
 from ..text_embeddings import UMT5_DIM, load_text_embeddings
 from ..video_io import read_video
 
@@ -156,19 +158,6 @@ def _parse_record(index: int, record: object) -> Row:
     return Row(index, instruction=instruction, task=task.strip().lower() if task else None, **values)
 
 
-def resolve_in_folder(folder: str | os.PathLike[str], relative: str) -> Path:
-    """``relative`` joined onto ``folder``; a ValueError when it points outside the folder.
-
-    The check is on the written path (".." and absolute paths), not on where symlinks lead, so a folder may link to
-    videos stored elsewhere on purpose while a manifest cannot reach files the user did not put there.
-    """
-    root = os.path.abspath(folder)
-    joined = os.path.normpath(os.path.join(root, relative))
-    if os.path.commonpath([root, joined]) != root:
-        raise ValueError(f"{relative!r} points outside the dataset folder; use a path relative to it")
-    return Path(joined)
-
-
 def _probe_video(path: Path) -> _VideoFacts:
     """Size and frame count of a video; a ValueError when its first frame does not decode.
 
@@ -193,6 +182,7 @@ def validate_manifest(folder: str | os.PathLike[str], spec: CanvasSpec) -> Valid
     """
     report = ValidationReport()
     for row in load_manifest(folder):
+        check_interrupted()
         problems, source = _check_row(Path(folder), row, spec)
         if problems:
             report.bad_rows.extend((row.index, name, reason) for name, reason in problems)
@@ -218,7 +208,7 @@ def _check_row(folder: Path, row: Row, spec: CanvasSpec) -> tuple[list[tuple[str
         if relative is None:
             continue
         try:
-            path = resolve_in_folder(folder, relative)
+            path = resolve_inside(folder, relative, folder_label="the dataset folder")
             if not path.is_file():
                 raise ValueError(f"file {relative!r} does not exist")
             if name in VIDEO_FIELDS:

@@ -34,10 +34,12 @@ from typing import Any, Literal
 
 import torch
 
-from .. import __version__
+from ..interruption import check_interrupted
+from ..model_call import predict_velocity
 from ..schedule import RECO_SHIFT
 from ..wan_models import load_transformer
 from ..weights.checkpoint import load_state_dict, save_safetensors
+from ..weights.lora_files import PRODUCER, lora_metadata
 from ..weights.lora_keys import convert_lora
 from .attention_capture import AttentionCapture
 from .checkpoints import (
@@ -58,7 +60,6 @@ from .losses import (
     attention_region,
     has_edit_region,
     noised_latent,
-    predict_velocity,
     reco_loss,
     sample_sigma,
 )
@@ -424,20 +425,18 @@ def _notify(accelerator, callback: Callback | None, step: int, total: int, losse
 
 def _final_metadata(config: TrainConfig, step: int, history: list[dict[str, float]]) -> dict[str, str]:
     last = {k: v for k, v in history[-1].items() if k != "step"} if history else {}
-    return {
-        "format": "pt",
-        "reco_key_style": "comfy",
-        "reco_rank": str(config.rank),
-        "reco_alpha": f"{config.lora_alpha:g}",
-        "reco_steps": str(step),
-        "reco_base_model": config.base_model.name,
-        "reco_learning_rate": f"{config.learning_rate:g}",
-        "reco_lambda_latent": f"{config.lambda_latent:g}",
-        "reco_lambda_attn": f"{config.lambda_attn:g}",
-        "reco_final_losses": json.dumps(last),
-        "reco_loss_history": json.dumps([round(entry["total"], 6) for entry in history]),
-        "reco_trained_by": f"reco_core {__version__}",
-    }
+    return lora_metadata(
+        "comfy", [config.rank],
+        reco_alpha=f"{config.lora_alpha:g}",
+        reco_steps=str(step),
+        reco_base_model=config.base_model.name,
+        reco_learning_rate=f"{config.learning_rate:g}",
+        reco_lambda_latent=f"{config.lambda_latent:g}",
+        reco_lambda_attn=f"{config.lambda_attn:g}",
+        reco_final_losses=json.dumps(last),
+        reco_loss_history=json.dumps([round(entry["total"], 6) for entry in history]),
+        reco_trained_by=PRODUCER,
+    )
 
 
 def launched_on_cpu() -> bool:
@@ -484,6 +483,7 @@ def train(
         first = consumed + accelerator.process_index * accumulation
         terms = []
         for micro in range(accumulation):
+            check_interrupted()
             batch = _sample_tensors(items[order[first + micro]], accelerator.device, model_dtype)
             with accelerator.no_sync(model) if micro < accumulation - 1 else nullcontext():
                 terms.append(_sample_losses(model, capture, batch, first + micro, config, model_dtype, accumulation))

@@ -6,6 +6,7 @@ same weights ComfyUI's LoRA patching computes, which is what the parity test che
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
@@ -30,6 +31,8 @@ def _group_by_module(lora: Mapping[str, torch.Tensor]) -> dict[str, dict[str, to
 @torch.no_grad()
 def merge_lora(transformer: torch.nn.Module, lora: Mapping[str, torch.Tensor], strength: float = 1.0) -> int:
     """Add the LoRA's low-rank updates to `transformer`'s Linear weights in place; returns the number of layers."""
+    if not math.isfinite(strength):
+        raise ValueError(f"LoRA strength must be a finite number, got {strength}; ReCo's LoRAs are made for 1.0.")
     modules = dict(transformer.named_modules())
     grouped = _group_by_module(lora)
     missing = [name for name in grouped if not isinstance(modules.get(name), torch.nn.Linear)]

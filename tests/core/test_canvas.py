@@ -12,11 +12,10 @@ from reco_core.canvas import (
     CanvasSpec,
     build_canvas,
     fit_boxes,
-    frame_count_rule,
-    is_wan_frame_count,
     resize_frames,
     restore,
 )
+from reco_core.wan_latent import frame_count_rule, is_wan_frame_count
 
 SPEC = CanvasSpec(half_width=32, height=32, length=9)
 

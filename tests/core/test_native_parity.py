@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 import torch
 from diffusers import WanVACETransformer3DModel
-from safetensors.torch import load_file
 
 from reco_core.text_embeddings import load_text_embeddings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reco_core.overlay import COLORMAPS, colorize, render_overlay, side_by_side
+from reco_core.preview.overlay import COLORMAPS, colorize, render_overlay, side_by_side
 
 
 def _frames() -> torch.Tensor:

@@ -6,21 +6,9 @@ import pytest
 import torch
 
 from reco_core.canvas import CanvasSpec
-from reco_core.pipeline import ReCoPipeline, SamplingSettings
-from reco_core.text_embeddings import load_text_embeddings
-from reco_core.wan_models import load_transformer, load_vae
+from reco_core.pipeline import SamplingSettings
 
 SPEC = CanvasSpec(half_width=32, height=32, length=9)
-
-
-@pytest.fixture(scope="module")
-def pipeline(tiny_models):
-    return ReCoPipeline(load_transformer(tiny_models.vace), load_vae(tiny_models.vae))
-
-
-@pytest.fixture(scope="module")
-def prompts(tiny_models):
-    return load_text_embeddings(tiny_models.positive).embeds, load_text_embeddings(tiny_models.negative).embeds
 
 
 def source(frames: int = 6) -> torch.Tensor:
@@ -33,9 +21,9 @@ def test_defaults_are_the_authors():
     assert (CanvasSpec().half_width, CanvasSpec().height, CanvasSpec().length) == (832, 480, 81)
 
 
-def test_edit_returns_source_geometry_and_one_region_map_per_step(pipeline, prompts):
+def test_edit_returns_source_geometry_and_one_region_map_per_step(headless_pipeline, text_embeds):
     steps = []
-    result = pipeline.edit(source(), *prompts, SPEC, SamplingSettings(steps=3, seed=5),
+    result = headless_pipeline.edit(source(), *text_embeds, SPEC, SamplingSettings(steps=3, seed=5),
                            on_step=lambda step, total, region: steps.append((step, total, region.shape)))
     assert result.edited.shape == result.regenerated_source.shape == (6, 24, 40, 3)
     assert result.canvas.shape == (9, 32, 64, 3)
@@ -43,18 +31,20 @@ def test_edit_returns_source_geometry_and_one_region_map_per_step(pipeline, prom
     assert all(0 <= float(m.min()) and float(m.max()) <= 1 for m in result.region_maps)
 
 
-def test_same_seed_same_edit_and_other_seed_differs(pipeline, prompts):
-    run = lambda seed: pipeline.edit(source(), *prompts, SPEC, SamplingSettings(steps=2, seed=seed)).canvas
+def test_same_seed_same_edit_and_other_seed_differs(headless_pipeline, text_embeds):
+    run = lambda seed: headless_pipeline.edit(source(), *text_embeds, SPEC,
+                                              SamplingSettings(steps=2, seed=seed)).canvas
     first, again, other = run(3), run(3), run(4)
     assert torch.equal(first, again)
     assert not torch.equal(first, other)
 
 
 @pytest.mark.parametrize("mode", ["first_frame", "reference"])
-def test_variants_run_and_trim_the_reference_frame(pipeline, prompts, mode):
+def test_variants_run_and_trim_the_reference_frame(headless_pipeline, text_embeds, mode):
     image = torch.rand(1, 20, 30, 3)
     extra = {"edited_first_frame": image} if mode == "first_frame" else {"reference_image": image}
-    result = pipeline.edit(source(9), *prompts, SPEC, SamplingSettings(steps=2, sampler="unipc"), mode=mode, **extra)
+    result = headless_pipeline.edit(source(9), *text_embeds, SPEC, SamplingSettings(steps=2, sampler="unipc"),
+                                    mode=mode, **extra)
     assert result.canvas.shape == (9, 32, 64, 3)
     assert result.region_maps[0].shape == (3, 4, 4)
 

@@ -8,17 +8,17 @@ import torch
 from reco_core.regions import (
     dilate_pixel_mask,
     kmeans_latent_mask,
-    latent_frame_count,
     latent_grid_to_token_grid,
     pixel_mask_to_latent_grid,
     pixel_mask_to_token_grid,
 )
+from reco_core.wan_latent import latent_frame_count
 
 
 def test_latent_frame_count_follows_4n_plus_1():
     assert [latent_frame_count(f) for f in (1, 5, 9, 81)] == [1, 2, 3, 21]
     for bad in (0, 2, 8, 80):
-        with pytest.raises(ValueError, match="4n\\+1"):
+        with pytest.raises(ValueError, match="4n \\+ 1"):
             latent_frame_count(bad)
 
 
@@ -82,7 +82,7 @@ def test_pixel_to_token_coverage_is_the_fraction_of_the_tokens_pixels():
     [
         (pixel_mask_to_latent_grid, (5, 12, 16), "multiples of 8"),
         (pixel_mask_to_token_grid, (5, 24, 32), "multiples of 16"),
-        (pixel_mask_to_latent_grid, (6, 16, 16), "4n\\+1"),
+        (pixel_mask_to_latent_grid, (6, 16, 16), "4n \\+ 1"),
         (pixel_mask_to_latent_grid, (16, 16), "\\(F, H, W\\)"),
         (latent_grid_to_token_grid, (2, 3, 4), "even"),
     ],

@@ -21,7 +21,8 @@ from PIL import Image
 
 from reco_core.attention.canvas_tokens import canvas_masks
 from reco_core.region_map import latent_region_loss
-from reco_core.schedule import flow_sigmas
+from reco_core.model_call import predict_velocity
+from reco_core.schedule import flow_sigmas, sigma_table
 from reco_core.training.attention_capture import AttentionCapture
 from reco_core.training.losses import (
     attention_loss,
@@ -29,9 +30,7 @@ from reco_core.training.losses import (
     denoised_estimate,
     in_context_loss,
     noised_latent,
-    predict_velocity,
     sample_sigma,
-    training_sigmas,
 )
 from reco_core.training.trainer import TrainConfig, TrainResult, plot_losses, train
 from reco_core.wan_models import load_transformer
@@ -187,7 +186,7 @@ def test_attention_score_is_differentiable_and_counted_once_under_checkpointing(
 
 def test_training_sigmas_are_the_samplers_noise_levels():
     """Uniform over the 1000 shifted levels of ComfyUI's table, i.e. those a 1000-step shift-5 schedule visits."""
-    table = training_sigmas(5.0)
+    table = sigma_table(5.0)
     assert torch.equal(table.float().flip(0), flow_sigmas(1000, 5.0)[:-1])
     assert float(table[-1]) == 1.0 and float(table[0]) == pytest.approx(5 * 0.001 / (1 + 4 * 0.001))
     generator = torch.Generator().manual_seed(0)

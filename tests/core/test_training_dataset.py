@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from reco_core.canvas import CanvasSpec, build_canvas
-from reco_core.pipeline import WanVaceCodec, normalize_latent
+from reco_core.pipeline import WanVaceCodec
 from reco_core.text_embeddings import load_text_embeddings
 from reco_core.training.buckets import Bucket, BucketBatchSampler, assign_buckets
 from reco_core.training.cache import cache_key, file_digest
@@ -25,6 +25,7 @@ from reco_core.training.dataset import ReCoTrainingSet
 from reco_core.training.manifest import ManifestError, load_manifest, validate_manifest
 from reco_core.vace_context import vace_context
 from reco_core.video_io import read_video, write_video
+from reco_core.wan_latent import normalize_latent
 from reco_core.wan_models import load_vae
 
 SPEC = CanvasSpec(half_width=32, height=32, length=9)

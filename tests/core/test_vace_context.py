@@ -6,13 +6,8 @@ import pytest
 import torch
 
 from reco_core.canvas import CanvasSpec, build_canvas
-from reco_core.vace_context import (
-    WAN21_LATENT_MEAN,
-    WAN21_LATENT_STD,
-    empty_latent_shape,
-    fold_mask,
-    vace_context,
-)
+from reco_core.vace_context import empty_latent_shape, fold_mask, vace_context
+from reco_core.wan_latent import WAN21_LATENT_MEAN, WAN21_LATENT_STD
 
 SPEC = CanvasSpec(half_width=16, height=16, length=9)  # small: every VAE encode costs time on CPU
 

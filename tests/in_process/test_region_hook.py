@@ -9,6 +9,7 @@ import torch
 
 from harness.comfy_inprocess import PACKAGE_NAME, import_package
 from reco_core.attention.canvas_tokens import canvas_masks
+from reco_core.attention.constraint import RegionConstraint
 from reco_core.text_embeddings import load_text_embeddings
 
 GRID = (3, 4, 5)  # per-half token grid: frames, rows, columns
@@ -31,7 +32,7 @@ def test_strength_one_gives_zero_attention_from_target_edit_queries_to_source_ed
     from comfy.ldm.modules.attention import optimized_attention
 
     tokens = GRID[0] * GRID[1] * GRID[2] * 2
-    constraint = hook.RegionConstraint(tokens=tokens, strength=1.0, first_step=0, end_step=10, region=region())
+    constraint = RegionConstraint(tokens=tokens, strength=1.0, first_step=0, end_step=10, region=region())
     parts = canvas_masks(region())
     generator = torch.Generator().manual_seed(0)
     q = torch.randn(1, tokens, HEADS * HEAD_DIM, generator=generator)
@@ -55,7 +56,7 @@ def test_hook_is_inactive_outside_its_step_range_and_for_cross_attention(hook):
     from comfy.ldm.modules.attention import optimized_attention
 
     tokens = GRID[0] * GRID[1] * GRID[2] * 2
-    constraint = hook.RegionConstraint(tokens=tokens, strength=1.0, first_step=2, end_step=4, region=region())
+    constraint = RegionConstraint(tokens=tokens, strength=1.0, first_step=2, end_step=4, region=region())
     options = {"optimized_attention_override": hook.attention_override(constraint)}
     q = torch.randn(1, tokens, HEADS * HEAD_DIM)
     text = torch.randn(1, 7, HEADS * HEAD_DIM)
@@ -75,7 +76,7 @@ def test_hook_engages_on_every_canvas_self_attention_of_a_native_vace_forward(ho
     net = comfy.sd.load_diffusion_model(str(tiny_models.vace)).model.diffusion_model.float()
     latent = torch.randn(1, 16, 3, 8, 20)  # per-half token grid 3 x 4 x 5
     tokens = 3 * 4 * 10
-    constraint = hook.RegionConstraint(tokens=tokens, strength=1.0, first_step=0, end_step=1, region=region())
+    constraint = RegionConstraint(tokens=tokens, strength=1.0, first_step=0, end_step=1, region=region())
     context = load_text_embeddings(tiny_models.positive).embeds
     vace = torch.randn(1, 1, 96, 3, 8, 20)
     options = {"optimized_attention_override": hook.attention_override(constraint)}
@@ -99,7 +100,7 @@ def test_videograin_kind_lowers_target_edit_attention_to_the_source_object_at_hi
     v = parts.source_edit.float().view(1, tokens, 1).expand(1, tokens, HEADS * HEAD_DIM).contiguous()
 
     def mass_on_source_object(sigma: float) -> torch.Tensor:
-        constraint = hook.RegionConstraint(tokens=tokens, strength=1.0, first_step=0, end_step=10, region=region(),
+        constraint = RegionConstraint(tokens=tokens, strength=1.0, first_step=0, end_step=10, region=region(),
                                            kind="videograin")
         options = {"optimized_attention_override": hook.attention_override(constraint),
                    "sigmas": torch.tensor([sigma])}
@@ -125,7 +126,7 @@ def test_unconstrained_queries_run_on_the_backend_the_hook_was_handed(hook):
 
     tokens = GRID[0] * GRID[1] * GRID[2] * 2
     parts = canvas_masks(region())
-    constraint = hook.RegionConstraint(tokens=tokens, strength=0.5, first_step=0, end_step=10, region=region())
+    constraint = RegionConstraint(tokens=tokens, strength=0.5, first_step=0, end_step=10, region=region())
     generator = torch.Generator().manual_seed(2)
     q, k, v = (torch.randn(1, tokens, HEADS * HEAD_DIM, generator=generator) for _ in range(3))
     calls: list = []
@@ -146,7 +147,7 @@ def test_unconstrained_queries_keep_a_previous_override_in_the_chain(hook):
 
     tokens = GRID[0] * GRID[1] * GRID[2] * 2
     parts = canvas_masks(region())
-    constraint = hook.RegionConstraint(tokens=tokens, strength=1.0, first_step=0, end_step=10, region=region(),
+    constraint = RegionConstraint(tokens=tokens, strength=1.0, first_step=0, end_step=10, region=region(),
                                        kind="videograin")
     calls: list = []
 

@@ -3,7 +3,6 @@ converted file, the conversion cache is a file the native loader can use, and ba
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from harness.comfy_server import REPO, PromptRejected
+from harness.crafted_files import RunsCode
 from on_server.test_native_vace_video import native_vace_graph
 
 from reco_core.weights.checkpoint import save_safetensors
@@ -90,20 +90,10 @@ def test_converted_cache_is_listed_apart_and_loads_natively(comfy_server, tiny_m
     assert tiny_models.reco_lora.name in options and CACHED not in options
 
 
-class _RunsCode:
-    """Pickles to a call of os.mkdir: loading the file unsafely would create the marker folder."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.mkdir, (str(self.marker),)
-
-
 def test_bad_inputs_fail_clearly_and_the_server_stays_up(comfy_server, tiny_models, tmp_path):
     loras = loras_folder(comfy_server)
     marker = tmp_path / "code_ran"
-    torch.save({"blocks.0.self_attn.q.lora_A.default.weight": _RunsCode(marker)}, loras / "forged_reco.ckpt")
+    torch.save({"blocks.0.self_attn.q.lora_A.default.weight": RunsCode(marker)}, loras / "forged_reco.ckpt")
     save_safetensors({"diffusion_model.blocks.9.self_attn.q.lora_A.weight": torch.ones(4, 128),
                       "diffusion_model.blocks.9.self_attn.q.lora_B.weight": torch.ones(128, 4)},
                      loras / "too_deep.safetensors")

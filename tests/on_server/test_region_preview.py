@@ -17,8 +17,8 @@ from PIL import Image
 
 from harness import graphs
 from harness.sample_video import FPS, FRAMES, HEIGHT, WIDTH
-from reco_core.overlay import render_overlay
-from reco_core.preview_sheet import plan_sheet
+from reco_core.preview.overlay import render_overlay
+from reco_core.preview.sprite_sheet import plan_sheet
 
 CAPTION = "Replace the square with a circle."
 CANVAS_FRAMES, CANVAS_HALF, CANVAS_HEIGHT = graphs.SIZE["length"], graphs.SIZE["width"], graphs.SIZE["height"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from reco_core.preview_map import align_region_map
+from reco_core.preview.map_alignment import align_region_map
 
 
 def test_a_map_of_the_frames_size_is_used_as_is():

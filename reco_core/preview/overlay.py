@@ -65,7 +65,7 @@ def render_overlay(
         shape = tuple(region.shape) if isinstance(region, torch.Tensor) else type(region).__name__
         raise ValueError(
             f"region has shape {shape} but frames are (F, H, W) = {tuple(frames.shape[:3])}; bring the map to the "
-            f"frames' size first, e.g. region_map.region_map_to_pixels(map, frames=F, height=H, width=W)"
+            f"frames' size first, e.g. reco_core.region_map.region_map_to_pixels(map, frames=F, height=H, width=W)"
         )
     if not 0.0 <= opacity <= 1.0:
         raise ValueError(f"opacity must be in [0, 1], got {opacity}")

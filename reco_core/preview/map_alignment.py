@@ -2,8 +2,8 @@
 
 A previewer is fed maps of several shapes: ReCoSplit's map matches the edited frames, ReCoSampler's covers one canvas
 half (its frames are the whole decoded canvas, twice as wide), and any other MASK node may give one frame for the whole
-clip or a different resolution. Each case has one obvious reading, applied here so that the overlay and the preview
-agree with the headless tools.
+clip or a different resolution. Each case has one obvious reading, applied here so that the overlay IMAGE and the
+in-node preview show the same thing.
 """
 
 from __future__ import annotations

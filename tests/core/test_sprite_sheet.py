@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reco_core.preview_sheet import SheetLayout, plan_sheet, shrink_frames, tile_frames
+from reco_core.preview.sprite_sheet import SheetLayout, plan_sheet, shrink_frames, tile_frames
 
 
 def test_reco_clip_tiles_near_square_with_256_px_cells():
