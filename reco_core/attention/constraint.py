@@ -96,8 +96,8 @@ class RegionConstraint:
         """Constrained canvas self-attention of (B, heads, N, head_dim) inputs at noise level ``sigma`` in [0, 1].
 
         ``sigma`` is the current sampling sigma; only the videograin kind needs it (None is refused there).
-        ``plain`` is the unconstrained attention of every query as the caller's backend computed it; only the
-        constrained rows are recomputed over it (default: torch SDPA computes it here).
+        ``plain``: the plain attention of all queries from the caller's own backend, whose constrained rows are
+        overwritten in place (see :func:`.region_attention.region_constrained_attention`); None: torch SDPA.
         """
         region = self.region.to(q.device)
         if self.kind == "videograin":

@@ -126,7 +126,7 @@ def test_unconstrained_queries_run_on_the_backend_the_hook_was_handed(hook):
 
     tokens = GRID[0] * GRID[1] * GRID[2] * 2
     parts = canvas_masks(region())
-    constraint = hook.RegionConstraint(tokens=tokens, strength=0.5, first_step=0, end_step=10, region=region())
+    constraint = RegionConstraint(tokens=tokens, strength=0.5, first_step=0, end_step=10, region=region())
     generator = torch.Generator().manual_seed(2)
     q, k, v = (torch.randn(1, tokens, HEADS * HEAD_DIM, generator=generator) for _ in range(3))
     calls: list = []
@@ -147,7 +147,7 @@ def test_unconstrained_queries_keep_a_previous_override_in_the_chain(hook):
 
     tokens = GRID[0] * GRID[1] * GRID[2] * 2
     parts = canvas_masks(region())
-    constraint = hook.RegionConstraint(tokens=tokens, strength=1.0, first_step=0, end_step=10, region=region(),
+    constraint = RegionConstraint(tokens=tokens, strength=1.0, first_step=0, end_step=10, region=region(),
                                        kind="videograin")
     calls: list = []
 
