@@ -1,4 +1,5 @@
-"""The toy world's promises: exact masks, determinism, a test split with unseen combinations, a closed vocabulary."""
+"""The toy world's promises (exact masks, determinism, unseen test combinations, a closed vocabulary) and its
+dataset folder, which the trainer's own manifest check accepts."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import re
 import numpy as np
 import pytest
 
+from reco_core.canvas import CanvasSpec
+from reco_core.toy.dataset import read_toy_rows, write_split
 from reco_core.toy.world import (
     BACKGROUND_PALETTES,
     HELD_OUT_COMBOS,
@@ -17,6 +20,8 @@ from reco_core.toy.world import (
     vocabulary,
     words,
 )
+from reco_core.training.manifest import validate_manifest
+from reco_core.video_io import read_video
 
 CLIPS_PER_SPLIT = 80
 _OBJECT = re.compile(rf"\b({'|'.join(OBJECT_COLOURS)}) ({'|'.join(SHAPES)})\b")
@@ -114,3 +119,23 @@ def test_bad_arguments_name_the_argument():
         make_clip("train", 0, "recolour")
     with pytest.raises(ValueError, match="index"):
         make_clip("train", -1)
+
+
+def test_written_split_is_a_training_folder_whose_rows_regenerate_their_clips(tmp_path):
+    folder = write_split(tmp_path / "toy", "test", 4, frames=5, size=48)
+    report = validate_manifest(folder, CanvasSpec(half_width=48, height=48, length=5))
+    assert len(report.ok_rows) == 4 and not report.bad_rows, report.format()
+    assert {row.task for row in report.ok_rows} == set(TASKS)
+    rows = read_toy_rows(folder)
+    assert [row.clip_id for row in rows] == [make_clip("test", index).clip_id for index in range(4)]
+    clip = rows[1].regenerate()
+    mask, _ = read_video(folder / f"mask/{clip.clip_id}.mp4")
+    assert np.array_equal(mask.numpy().mean(axis=-1) > 0.5, clip.mask)
+    source, fps = read_video(rows[1].source_video)
+    assert fps == 16 and np.abs(source.numpy() - clip.source / 255).mean() < 0.02
+
+
+def test_rows_of_another_dataset_are_refused_by_name(tmp_path):
+    (tmp_path / "manifest.json").write_text('[{"src_video": "a.mp4", "tar_video": "b.mp4", "instruction": "x"}]')
+    with pytest.raises(ValueError, match="row 0 lacks clip_id"):
+        read_toy_rows(tmp_path)
