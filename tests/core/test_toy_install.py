@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
 
-from harness.comfy_server import REPO
+from harness.toy_assets import load_setup_env
 
 
 @pytest.fixture(scope="module")
 def setup_env():
-    """tools/ is not a package; load set-up from its file (it needs only the standard library)."""
-    spec = importlib.util.spec_from_file_location("setup_env", REPO / "tools" / "setup_env.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_setup_env()
 
 
 @pytest.fixture
