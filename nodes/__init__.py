@@ -11,12 +11,13 @@ from .region_preview_node import ReCoRegionPreview
 from .sampler_node import ReCoSampler
 from .split_node import ReCoSplit
 from .train_lora_node import ReCoTrainLoRA
+from .toy_text_node import ReCoToyTextEncode
 
 
 class ReCoExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         return [ReCoLoRALoader, ReCoCanvas, ReCoSampler, ReCoSplit, ReCoRegionPreview, ReCoTrainLoRA,
-                ReCoSaveConditioning, ReCoLoadConditioning]
+                ReCoSaveConditioning, ReCoLoadConditioning, ReCoToyTextEncode]
 
 
 async def comfy_entrypoint() -> ReCoExtension:
