@@ -10,6 +10,7 @@ COMMANDS = {
     "edit": "edit a video from an instruction with ReCo (headless, diffusers)",
     "train": "train a ReCo LoRA (L_ic + L_latent + L_attn) on a dataset folder, from a TOML config",
     "convert": "convert a ReCo LoRA (.ckpt, weights-only) or any Wan LoRA to a safetensors file ComfyUI loads",
+    "eval": "score toy edits (folders of <clip_id>.mp4) against the exact ground truth of a toy dataset manifest",
 }
 
 

@@ -28,7 +28,7 @@ _VIDEO_FOLDERS = {"src_video": "src", "tar_video": "tar", "mask_video": "mask"}
 
 @dataclass(frozen=True)
 class ToyRow:
-    """What a manifest row says about a toy clip: enough to regenerate it, and where its source video lies."""
+    """What a manifest row says about a toy clip: enough to regenerate it, and where its source and target videos lie."""
 
     clip_id: str
     split: str
@@ -37,6 +37,7 @@ class ToyRow:
     frames: int
     size: int
     source_video: Path
+    target_video: Path
 
     def regenerate(self) -> ToyClip:
         return make_clip(self.split, self.index, self.task, frames=self.frames, size=self.size)
@@ -75,7 +76,7 @@ def read_toy_rows(manifest: str | os.PathLike[str]) -> list[ToyRow]:
     records = json.loads(path.read_text(encoding="utf-8"))
     rows = []
     for number, record in enumerate(records):
-        missing = [name for name in ("clip_id", "split", "index", "task", "frames", "size", "src_video")
+        missing = [name for name in ("clip_id", "split", "index", "task", "frames", "size", "src_video", "tar_video")
                    if name not in record]
         if missing:
             raise ValueError(
@@ -86,6 +87,7 @@ def read_toy_rows(manifest: str | os.PathLike[str]) -> list[ToyRow]:
             clip_id=record["clip_id"], split=record["split"], index=int(record["index"]), task=record["task"],
             frames=int(record["frames"]), size=int(record["size"]),
             source_video=resolve_in_folder(path.parent, record["src_video"]),
+            target_video=resolve_in_folder(path.parent, record["tar_video"]),
         ))
     return rows
 
