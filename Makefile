@@ -9,7 +9,7 @@ SETUP := $(PYTHON_SYSTEM) tools/setup_env.py
 # ComfyUI needs --cpu where there is no CUDA.
 CPU_FLAG = $$(nvidia-smi >/dev/null 2>&1 || echo --cpu)
 
-.PHONY: setup run test bench
+.PHONY: setup run test bench demo
 
 setup:
 	@$(SETUP) >/dev/null
@@ -24,3 +24,8 @@ test:
 # Prints the benchmark tables (side-by-side timings on this machine's device; CUDA when present).
 bench: setup
 	@$(PY) -m benchmarks.bench_region_attention
+
+# The toy ReCo edit, headless through a real ComfyUI: the edited mp4, the region video, frames and metrics in
+# demo-output/ (set-up included; a few seconds of editing on a 2-core CPU once set up).
+demo:
+	@comfy="$$($(SETUP))" && COMFYUI_DIR="$$comfy" $(PY) tools/toy_demo.py
