@@ -30,13 +30,14 @@ import numpy as np
 
 from ..video_io import read_video
 from .dataset import ToyRow, read_toy_rows
-from .world import TASKS, ToyClip
+from .world import TASKS, ToyClip, unseen_looks
 
 CHANGE_THRESHOLD = 0.2  # above H.264's error at the toy's hard, vivid edges (about 1% of pixels exceed it), far
 # below any real edit (objects differ from backgrounds by >= 60/255 in some channel)
 COPY_SOURCE, TRUE_TARGET = "copy source", "true target (mp4)"
 METRICS = ("target_psnr", "target_ssim", "background_psnr", "background_ssim", "iou", "temporal", "frame_psnr")
 OVERALL = "overall"
+UNSEEN_LOOKS = "unseen looks"  # clips showing a colour/shape combination that training never shows
 _SSIM_WINDOW, _SSIM_SIGMA = 11, 1.5
 _SSIM_C1, _SSIM_C2 = 0.01**2, 0.03**2
 
@@ -129,10 +130,14 @@ def clip_metrics(prediction: np.ndarray, clip: ToyClip) -> dict[str, float | Non
     }
 
 
-def summarize(per_clip: dict[str, dict[str, float | None]], tasks: dict[str, str]) -> dict[str, dict]:
-    """Mean of each metric over the clips of each task and over all clips (n/a values left out), with clip counts."""
+def summarize(
+    per_clip: dict[str, dict[str, float | None]], tasks: dict[str, str], extra: dict[str, list[str]] | None = None
+) -> dict[str, dict]:
+    """Mean of each metric over the clips of each task, of all clips ("overall") and of each `extra` group of clip
+    ids, n/a values left out, with clip counts; groups without clips are left out."""
     groups = {task: [clip for clip, name in tasks.items() if name == task] for task in TASKS}
     groups[OVERALL] = list(per_clip)
+    groups.update(extra or {})
     summary = {}
     for group, clips in groups.items():
         if not clips:
@@ -149,7 +154,8 @@ def evaluate(manifest: str | os.PathLike[str], predictions: dict[str, str | os.P
     """Score every prediction folder (label -> folder of ``<clip_id>.mp4``) on the manifest's toy clips.
 
     Only clips that every folder holds are scored, so the rows of the table compare like with like; the clips left
-    out are listed per label under "missing". The result holds "summary" (label -> task or "overall" -> metric),
+    out are listed per label under "missing". The result holds "summary" (label -> task, "overall" or "unseen looks"
+    -> metric),
     "per_clip" (label -> clip_id -> metric), the clip counts and the change threshold; n/a is None, a perfect PSNR inf.
     """
     rows = read_toy_rows(manifest)
@@ -170,25 +176,29 @@ def evaluate(manifest: str | os.PathLike[str], predictions: dict[str, str | os.P
 
     labels = [COPY_SOURCE, TRUE_TARGET, *folders]
     per_clip: dict[str, dict[str, dict]] = {label: {} for label in labels}
+    unseen: list[str] = []
     for row in scored:
         clip = row.regenerate()
+        if unseen_looks(clip):
+            unseen.append(clip.clip_id)
         files = {COPY_SOURCE: row.source_video, TRUE_TARGET: row.target_video,
                  **{label: folder / f"{row.clip_id}.mp4" for label, folder in folders.items()}}
         for label, path in files.items():
-            per_clip[label][row.clip_id] = clip_metrics(_read_prediction(path, clip), clip)
+            per_clip[label][row.clip_id] = clip_metrics(read_prediction(path, clip), clip)
     tasks = {row.clip_id: row.task for row in scored}
     return {
         "change_threshold": CHANGE_THRESHOLD,
         "clips": len(rows),
         "scored": len(scored),
         "missing": {label: absent for label, absent in missing.items() if absent},
-        "summary": {label: summarize(per_clip[label], tasks) for label in labels},
+        "summary": {label: summarize(per_clip[label], tasks, {UNSEEN_LOOKS: unseen}) for label in labels},
         "per_clip": per_clip,
     }
 
 
-def _read_prediction(path: Path, clip: ToyClip) -> np.ndarray:
-    """The first F frames of a predicted clip, which must have the source's size and at least its frame count."""
+def read_prediction(path: Path, clip: ToyClip) -> np.ndarray:
+    """The first F frames of a predicted clip (F, H, W, 3) in [0, 1]; a ValueError naming the file unless it has the
+    source's size and at least its frame count."""
     frames, _ = read_video(path)
     want = clip.source.shape
     if frames.shape[1:] != want[1:] or frames.shape[0] < want[0]:
@@ -200,7 +210,7 @@ def _read_prediction(path: Path, clip: ToyClip) -> np.ndarray:
 
 
 def format_table(result: dict) -> str:
-    """The summary as a text table: one block per task and overall, one line per label, n/a where undefined."""
+    """The summary as a text table: one block per group (task, overall, ...), one line per label, n/a where undefined."""
     headers = ("clips", "tgt PSNR", "tgt SSIM", "bg PSNR", "bg SSIM", "IoU", "temporal", "frame PSNR")
     labels = list(result["summary"])
     width = max(len(label) for label in labels) + 2
@@ -208,10 +218,9 @@ def format_table(result: dict) -> str:
         f"{result['scored']} of {result['clips']} clips scored; changed = a channel moves by > {CHANGE_THRESHOLD}; "
         "PSNR in dB; temporal: lower is better; frame PSNR is the style metric."
     ]
-    for group in (*TASKS, OVERALL):
+    groups = dict.fromkeys(group for label in labels for group in result["summary"][label])
+    for group in groups:
         present = [label for label in labels if group in result["summary"][label]]
-        if not present:
-            continue
         lines += ["", f"{group:<{width}}" + "".join(f"{header:>11}" for header in headers)]
         for label in present:
             row = result["summary"][label][group]

@@ -61,6 +61,7 @@ _TEMPLATE_TEXT = (
     "a an and over stripes checks gradient."
 )
 
+_LOOK = re.compile(rf"\b({'|'.join(OBJECT_COLOURS)}) ({'|'.join(SHAPES)})\b")
 _OBJECTS_PER_SCENE = (2, 3)  # the edited object plus 1-2 distractors (add: 1-2 objects, then the new one)
 _TEST_HELD_OUT_RATE = 0.5  # share of test clips whose edited object is a held-out combination
 _PLACEMENT_TRIES = 500
@@ -109,6 +110,15 @@ def vocabulary() -> tuple[str, ...]:
     for instruction, caption_prefix in STYLES.values():
         parts += [instruction, caption_prefix]
     return tuple(sorted({word for part in parts for word in words(part)}))
+
+
+def unseen_looks(clip: ToyClip) -> set[tuple[str, str]]:
+    """The held-out (colour, shape) combinations a clip shows or asks for: never in train, so a measure of transfer.
+
+    Read from the captions and the instruction, which name every object of the source and the target.
+    """
+    text = " ".join((clip.instruction, clip.source_caption, clip.target_caption))
+    return set(_LOOK.findall(text)) & HELD_OUT_COMBOS
 
 
 def make_clip(split: str, index: int, task: str | None = None, *, frames: int = 9, size: int = 96) -> ToyClip:

@@ -14,6 +14,7 @@ from reco_core.toy.metrics import (
     CHANGE_THRESHOLD,
     COPY_SOURCE,
     TRUE_TARGET,
+    UNSEEN_LOOKS,
     clip_metrics,
     evaluate,
     format_table,
@@ -21,7 +22,7 @@ from reco_core.toy.metrics import (
     ssim_map,
     summarize,
 )
-from reco_core.toy.world import make_clip
+from reco_core.toy.world import make_clip, unseen_looks
 from reco_core.video_io import write_video
 
 EDITS = ("add", "remove", "replace")
@@ -117,11 +118,12 @@ def test_summary_means_each_task_and_skips_missing_values():
     per_clip = {clip: {**dict.fromkeys(
         ("target_ssim", "background_psnr", "background_ssim", "temporal", "frame_psnr")), **scores}
         for clip, scores in per_clip.items()}
-    summary = summarize(per_clip, {"c1": "add", "c2": "style", "c3": "add"})
+    summary = summarize(per_clip, {"c1": "add", "c2": "style", "c3": "add"}, {"pair": ["c1", "c2"], "none": []})
     assert summary["add"]["clips"] == 2 and summary["add"]["target_psnr"] == 20.0 and summary["add"]["iou"] == 0.75
     assert summary["style"]["iou"] is None and summary["style"]["background_psnr"] is None
     assert summary["overall"]["clips"] == 3 and summary["overall"]["iou"] == 0.75
-    assert "remove" not in summary
+    assert summary["pair"]["clips"] == 2 and summary["pair"]["target_psnr"] == 15.0 and summary["pair"]["iou"] == 0.5
+    assert "remove" not in summary and "none" not in summary
 
 
 def test_evaluate_scores_prediction_folders_against_the_references(toy_folder, tmp_path):
@@ -139,12 +141,15 @@ def test_evaluate_scores_prediction_folders_against_the_references(toy_folder, t
     assert model["target_psnr"] > copied["target_psnr"] + 10 and model["iou"] > copied["iou"] + 0.5
     assert set(result["per_clip"]["model"]) == {f"test-{index:06d}-{task}" for index, task in enumerate(
         ("add", "remove", "replace", "style"))}
+    unseen = [index for index, task in enumerate(("add", "remove", "replace", "style"))
+              if unseen_looks(make_clip("test", index, task, frames=5, size=48))]
+    assert result["summary"]["model"].get(UNSEEN_LOOKS, {}).get("clips", 0) == len(unseen)
     table = format_table(result)
     for needle in ("copy source", "true target (mp4)", "model", "overall", "n/a"):
         assert needle in table
 
     both = evaluate(toy_folder / "manifest.json", {"model": perfect, "partial": partial})
-    assert both["scored"] == 1 and set(both["summary"]["partial"]) == {"remove", "overall"}
+    assert both["scored"] == 1 and set(both["summary"]["partial"]) - {UNSEEN_LOOKS} == {"remove", "overall"}
     assert len(both["missing"]["partial"]) == 3
 
 

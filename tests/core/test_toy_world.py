@@ -17,6 +17,7 @@ from reco_core.toy.world import (
     SHAPES,
     TASKS,
     make_clip,
+    unseen_looks,
     vocabulary,
     words,
 )
@@ -83,6 +84,9 @@ def test_held_out_combinations_appear_only_in_the_test_split(clips):
     assert len(seen("test") & HELD_OUT_COMBOS) >= 3
     held_out_edits = [clip for clip in clips["test"] if _combos(clip.instruction) & HELD_OUT_COMBOS]
     assert len(held_out_edits) >= CLIPS_PER_SPLIT // 5
+    for split in ("train", "test"):
+        for clip in clips[split]:
+            assert unseen_looks(clip) == (_combos(clip.source_caption + clip.target_caption) & HELD_OUT_COMBOS)
 
 
 def test_instructions_name_the_edit(clips):
