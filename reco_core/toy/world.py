@@ -113,12 +113,14 @@ def vocabulary() -> tuple[str, ...]:
 
 
 def unseen_looks(clip: ToyClip) -> set[tuple[str, str]]:
-    """The held-out (colour, shape) combinations a clip shows or asks for: never in train, so a measure of transfer.
+    """The held-out (colour, shape) combinations the edit involves (never in train, so a measure of transfer): the
+    added, removed, or old and new object, or for style every object in the frame.
 
-    Read from the captions and the instruction, which name every object of the source and the target.
+    Read from the captions, which name every object of the source and the target (colours are distinct in a clip).
     """
-    text = " ".join((clip.instruction, clip.source_caption, clip.target_caption))
-    return set(_LOOK.findall(text)) & HELD_OUT_COMBOS
+    before, after = set(_LOOK.findall(clip.source_caption)), set(_LOOK.findall(clip.target_caption))
+    involved = before if clip.task == "style" else before ^ after
+    return involved & HELD_OUT_COMBOS
 
 
 def make_clip(split: str, index: int, task: str | None = None, *, frames: int = 9, size: int = 96) -> ToyClip:

@@ -70,10 +70,15 @@ def test_style_scores_the_whole_frame_and_has_no_background_or_localisation():
     assert scores["frame_psnr"] == pytest.approx(scores["target_psnr"])
 
 
-def test_a_change_counts_only_above_the_threshold():
+def test_a_change_counts_only_above_the_threshold_from_the_source_the_editor_was_given():
     clip = make_clip("test", 0, "add")
     faint = np.clip(clip.source / 255 + 0.5 * CHANGE_THRESHOLD, 0, 1)
     assert clip_metrics(faint, clip)["iou"] == 0.0
+    given = clip.source / 255
+    given[clip.mask] = 1 - given[clip.mask]  # as if the codec had garbled exactly the edit region
+    scores = clip_metrics(given, clip, given)
+    assert scores["iou"] == 0.0 and scores["background_psnr"] == math.inf
+    assert scores["target_psnr"] == clip_metrics(given, clip)["target_psnr"]
 
 
 def test_psnr_and_temporal_on_hand_made_clips():
