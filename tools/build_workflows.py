@@ -242,7 +242,7 @@ TOY_TEXT_ENCODER = "reco_toy_text_encoder.safetensors"
 TOY_VIDEO = "demo_source.mp4"
 TOY_INSTRUCTION = "Remove the purple circle."  # the demo clip's (reco_core/toy/demo.py)
 TOY_CANVAS = {"width": 96, "height": 96, "length": 9}
-TOY_SAMPLER = {"seed": 0, "steps": 20, "cfg": 1.0}
+TOY_SAMPLER = {"seed": 0, "steps": 20, "cfg": 1.0, "shift": 5.0}
 TOY_PREFIX = "video/ReCo_toy"
 REGION_VIDEO, REGION_SAVE = 17, 18
 
@@ -265,10 +265,18 @@ what the instruction changes. *ReCo Split* cuts the edited half out; *ReCo Regio
 region side by side. The toy was trained at 96 x 96 per half and 9 frames: keep those sizes.
 """
 
+TOY_SAMPLER_TEXT = f"""The toy's settings: {TOY_SAMPLER["steps"]} steps, CFG {TOY_SAMPLER["cfg"]}, euler, simple, \
+shift {TOY_SAMPLER["shift"]}. \
+The negative is the empty text (all zeros), which is what the toy was trained to drop to.
+
+`region_mode` *auto* finds where the halves differ in the first steps and keeps that region from attending to the \
+source object; compare it with *off* on the same seed.
+"""
+
 
 def toy_workflow(name: str) -> Workflow:
     """The region-preview graph on the toy model: its files, its text encoder, its sizes, and the region saved too."""
-    notes = {OVERVIEW_NOTE: TOY_OVERVIEW, CANVAS_NOTE: TOY_CANVAS_TEXT}
+    notes = {OVERVIEW_NOTE: TOY_OVERVIEW, CANVAS_NOTE: TOY_CANVAS_TEXT, SAMPLER_NOTE: TOY_SAMPLER_TEXT}
     settings = {UNET: {"unet_name": TOY_DIT}, VAE: {"vae_name": TOY_VAE}, LORA: {"lora_name": TOY_LORA},
                 VIDEO: {"file": TOY_VIDEO}, CANVAS: TOY_CANVAS, SAMPLER: TOY_SAMPLER,
                 SAVE: {"filename_prefix": TOY_PREFIX}, PREVIEW: {"caption": TOY_INSTRUCTION}}

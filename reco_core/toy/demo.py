@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..video_io import read_video
-from .metrics import clip_metrics
+from .metrics import clip_metrics, read_prediction
 from .world import ToyClip, make_clip
 
 # A held-out test clip: a held-out colour/shape combination, so the demo shows generalisation, not recall.
@@ -24,12 +23,10 @@ def demo_clip() -> ToyClip:
 
 
 def score_edit(edit: str | Path, source: str | Path, clip: ToyClip) -> dict[str, dict[str, float | None]]:
-    """{label: metrics} for the edited video and for the source video itself, both against `clip`'s ground truth."""
-    scores = {}
-    for label, path in ((EDIT_LABEL, edit), (COPY_LABEL, source)):
-        frames, _ = read_video(path, max_frames=clip.source.shape[0])
-        if tuple(frames.shape) != clip.source.shape:
-            raise ValueError(f"{Path(path).name} is {tuple(frames.shape)}, but clip {clip.clip_id} is "
-                             f"{clip.source.shape}: save the edit at the source's size and frame count.")
-        scores[label] = clip_metrics(frames.numpy(), clip)
-    return scores
+    """{label: metrics} for the edited video and for the source video itself, both against `clip`'s ground truth.
+
+    Changed pixels (IoU) are found against the decoded source video, the one the editor received.
+    """
+    given = read_prediction(Path(source), clip)
+    return {EDIT_LABEL: clip_metrics(read_prediction(Path(edit), clip), clip, given),
+            COPY_LABEL: clip_metrics(given, clip, given)}
