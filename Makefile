@@ -24,6 +24,7 @@ test:
 # Prints the benchmark tables (side-by-side timings on this machine's device; CUDA when present).
 bench: setup
 	@$(PY) -m benchmarks.bench_region_attention
+	@$(PY) -m benchmarks.bench_toy_world
 
 # The toy ReCo edit, headless through a real ComfyUI: the edited mp4, the region video, frames and metrics in
 # demo-output/ (set-up included; a few seconds of editing on a 2-core CPU once set up).

@@ -28,7 +28,7 @@ _VIDEO_FOLDERS = {"src_video": "src", "tar_video": "tar", "mask_video": "mask"}
 
 @dataclass(frozen=True)
 class ToyRow:
-    """What a manifest row says about a toy clip: enough to regenerate it, and where its source and target videos lie."""
+    """What a manifest row says about a toy clip: enough to regenerate it, and where its two videos lie."""
 
     clip_id: str
     split: str

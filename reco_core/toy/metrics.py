@@ -37,7 +37,8 @@ CHANGE_THRESHOLD = 0.2  # above most of H.264's error at the toy's sharp colour 
 COPY_SOURCE, TRUE_TARGET = "copy source", "true target (mp4)"
 METRICS = ("target_psnr", "target_ssim", "background_psnr", "background_ssim", "iou", "temporal", "frame_psnr")
 OVERALL = "overall"
-UNSEEN_LOOKS = "unseen looks"  # clips showing a colour/shape combination that training never shows
+UNSEEN_LOOKS = "unseen looks"  # clips whose edit involves a colour/shape combination training never shows
+SEEN_LOOKS = "seen looks"  # the other clips, for contrast
 _SSIM_WINDOW, _SSIM_SIGMA = 11, 1.5
 _SSIM_C1, _SSIM_C2 = 0.01**2, 0.03**2
 
@@ -162,8 +163,8 @@ def evaluate(manifest: str | os.PathLike[str], predictions: dict[str, str | os.P
     """Score every prediction folder (label -> folder of ``<clip_id>.mp4``) on the manifest's toy clips.
 
     Only clips that every folder holds are scored, so the rows of the table compare like with like; the clips left
-    out are listed per label under "missing". The result holds "summary" (label -> task, "overall" or "unseen looks"
-    -> metric),
+    out are listed per label under "missing". The result holds "summary" (label -> task, "overall", "unseen looks" or
+    "seen looks" -> metric),
     "per_clip" (label -> clip_id -> metric), the clip counts and the change threshold; n/a is None, a perfect PSNR inf.
     """
     rows = read_toy_rows(manifest)
@@ -184,11 +185,10 @@ def evaluate(manifest: str | os.PathLike[str], predictions: dict[str, str | os.P
 
     labels = [COPY_SOURCE, TRUE_TARGET, *folders]
     per_clip: dict[str, dict[str, dict]] = {label: {} for label in labels}
-    unseen: list[str] = []
+    looks: dict[str, list[str]] = {UNSEEN_LOOKS: [], SEEN_LOOKS: []}
     for row in scored:
         clip = row.regenerate()
-        if unseen_looks(clip):
-            unseen.append(clip.clip_id)
+        looks[UNSEEN_LOOKS if unseen_looks(clip) else SEEN_LOOKS].append(clip.clip_id)
         given = read_prediction(row.source_video, clip)
         files = {TRUE_TARGET: row.target_video,
                  **{label: folder / f"{row.clip_id}.mp4" for label, folder in folders.items()}}
@@ -201,7 +201,7 @@ def evaluate(manifest: str | os.PathLike[str], predictions: dict[str, str | os.P
         "clips": len(rows),
         "scored": len(scored),
         "missing": {label: absent for label, absent in missing.items() if absent},
-        "summary": {label: summarize(per_clip[label], tasks, {UNSEEN_LOOKS: unseen}) for label in labels},
+        "summary": {label: summarize(per_clip[label], tasks, looks) for label in labels},
         "per_clip": per_clip,
     }
 
@@ -220,7 +220,7 @@ def read_prediction(path: Path, clip: ToyClip) -> np.ndarray:
 
 
 def format_table(result: dict) -> str:
-    """The summary as a text table: one block per group (task, overall, ...), one line per label, n/a where undefined."""
+    """The summary as a text table: a block per group (task, overall, ...), a line per label, n/a where undefined."""
     headers = ("clips", "tgt PSNR", "tgt SSIM", "bg PSNR", "bg SSIM", "IoU", "temporal", "frame PSNR")
     labels = list(result["summary"])
     width = max(len(label) for label in labels) + 2

@@ -1,4 +1,4 @@
-"""The toy metrics on predictions whose right scores are known: perfect, do-nothing, half right, and hand-made arrays."""
+"""The toy metrics on predictions whose right scores are known: perfect, do-nothing, half right, hand-made."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from reco_core.toy.dataset import write_split
 from reco_core.toy.metrics import (
     CHANGE_THRESHOLD,
     COPY_SOURCE,
+    SEEN_LOOKS,
     TRUE_TARGET,
     UNSEEN_LOOKS,
     clip_metrics,
@@ -149,12 +150,13 @@ def test_evaluate_scores_prediction_folders_against_the_references(toy_folder, t
     unseen = [index for index, task in enumerate(("add", "remove", "replace", "style"))
               if unseen_looks(make_clip("test", index, task, frames=5, size=48))]
     assert result["summary"]["model"].get(UNSEEN_LOOKS, {}).get("clips", 0) == len(unseen)
+    assert result["summary"]["model"].get(SEEN_LOOKS, {}).get("clips", 0) == 4 - len(unseen)
     table = format_table(result)
     for needle in ("copy source", "true target (mp4)", "model", "overall", "n/a"):
         assert needle in table
 
     both = evaluate(toy_folder / "manifest.json", {"model": perfect, "partial": partial})
-    assert both["scored"] == 1 and set(both["summary"]["partial"]) - {UNSEEN_LOOKS} == {"remove", "overall"}
+    assert both["scored"] == 1 and set(both["summary"]["partial"]) - {UNSEEN_LOOKS, SEEN_LOOKS} == {"remove", "overall"}
     assert len(both["missing"]["partial"]) == 3
 
 
