@@ -206,18 +206,21 @@ class _Scene:
     def draw_held_out(self) -> bool:
         return self.split == "test" and bool(self.rng.random() < _TEST_HELD_OUT_RATE)
 
-    def pick_look(self, held_out: bool, colour: str | None = None, shape: str | None = None) -> tuple[str, str]:
-        """A (colour, shape) among free colours, optionally fixing one of the two, that `allowed` accepts."""
-        colours = [colour] if colour else self.free_colours()
-        shapes = [shape] if shape else list(SHAPES)
+    def pick_look(
+        self, held_out: bool, colours: list[str] | None = None, shapes: list[str] | None = None
+    ) -> tuple[str, str]:
+        """A (colour, shape) that `allowed` accepts, from `colours` (default: the free ones) and `shapes` (default:
+        all); a held-out draw falls back to any allowed look when none of the choices is held out."""
+        colours = self.free_colours() if colours is None else colours
+        shapes = list(SHAPES) if shapes is None else shapes
         options = [(c, s) for c in colours for s in shapes if self.allowed(c, s, held_out)]
         if not options:
             options = [(c, s) for c in colours for s in shapes if self.allowed(c, s, False)]
         return options[int(self.rng.integers(len(options)))]
 
-    def place_objects(self, count: int, held_out_first: bool | None = None) -> list[_Object]:
+    def place_objects(self, count: int) -> list[_Object]:
         """`count` new objects; the first may be a held-out combination (test split only)."""
-        held_out = self.draw_held_out() if held_out_first is None else held_out_first
+        held_out = self.draw_held_out()
         made = []
         for number in range(count):
             colour, shape = self.pick_look(held_out and number == 0)
@@ -331,10 +334,7 @@ def _new_look(
     """A (colour, shape) differing from `old` in whatever is not kept, with a colour no other object has."""
     colours = [old.colour] if keep == "colour" else [c for c in OBJECT_COLOURS if c not in taken and c != old.colour]
     shapes = [old.shape] if keep == "shape" else [s for s in SHAPES if s != old.shape]
-    options = [(c, s) for c in colours for s in shapes if scene.allowed(c, s, held_out)]
-    if not options:
-        options = [(c, s) for c in colours for s in shapes if scene.allowed(c, s, False)]
-    return options[int(scene.rng.integers(len(options)))]
+    return scene.pick_look(held_out, colours, shapes)
 
 
 def _style(scene: _Scene, objects: list[_Object]) -> _Edit:

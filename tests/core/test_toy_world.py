@@ -3,6 +3,7 @@ dataset folder, which the trainer's own manifest check accepts."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import numpy as np
@@ -25,6 +26,8 @@ from reco_core.training.manifest import validate_manifest
 from reco_core.video_io import read_video
 
 CLIPS_PER_SPLIT = 80
+# sha256 over clips 0-7 of train and test (frames, mask, texts): the shipped toy model was trained on this world.
+WORLD_DIGEST = "96b6ec55ccf84ac4e46e0cd80edaa50e279f6654bbaff8d0ca0a27c0a37ad76b"
 _OBJECT = re.compile(rf"\b({'|'.join(OBJECT_COLOURS)}) ({'|'.join(SHAPES)})\b")
 
 
@@ -55,6 +58,20 @@ def test_same_split_and_index_give_the_same_clip_and_others_differ():
         assert np.array_equal(getattr(first, name), getattr(again, name))
     assert not np.array_equal(first.source, make_clip("train", 12, "remove").source)
     assert not np.array_equal(first.source, make_clip("test", 11, "remove").source)
+
+
+def test_the_world_renders_what_the_shipped_model_was_trained_on():
+    digest = hashlib.sha256()
+    for split in ("train", "test"):
+        for index in range(8):
+            clip = make_clip(split, index)
+            for part in (clip.source, clip.target, clip.mask):
+                digest.update(part.tobytes())
+            digest.update("|".join((clip.instruction, clip.source_caption, clip.target_caption)).encode())
+    assert digest.hexdigest() == WORLD_DIGEST, (
+        "the toy world renders different clips now: the shipped toy weights and docs/RESULTS.md were made from the "
+        "old ones; rebuild them with the reproduce command, then update WORLD_DIGEST"
+    )
 
 
 @pytest.mark.parametrize("task", ["add", "remove", "replace"])
