@@ -15,6 +15,9 @@ SSIM is computed here: an 11 x 11 gaussian window (sigma 1.5) per channel and fr
 every pixel, constants for a data range of 1, channels averaged, then the mean of the map over the chosen pixels,
 with the other pixels set to the truth's so that only the chosen ones are judged.
 
+A clip's score pools all its frames; a group's score (task, overall, seen or unseen looks) is the mean over its clips
+of the scores they define.
+
 Ground truth is regenerated from each manifest row's (split, index, task, frames, size), never read from lossy mp4s.
 Two reference rows are always scored from the dataset folder itself: "copy source" (the source video file, what a
 graph that changes nothing returns) and "true target (mp4)" (the target video file: the ceiling the codec allows).
@@ -29,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..video_io import read_video
-from .dataset import ToyRow, read_toy_rows
+from .dataset import read_toy_rows
 from .world import TASKS, ToyClip, unseen_looks
 
 CHANGE_THRESHOLD = 0.2  # above most of H.264's error at the toy's sharp colour edges, well below any real edit
