@@ -242,7 +242,7 @@ TOY_TEXT_ENCODER = "reco_toy_text_encoder.safetensors"
 TOY_VIDEO = "demo_source.mp4"
 TOY_INSTRUCTION = "Remove the purple circle."  # the demo clip's (reco_core/toy/demo.py)
 TOY_CANVAS = {"width": 96, "height": 96, "length": 9}
-TOY_SAMPLER = {"seed": 0, "steps": 20, "cfg": 1.0, "shift": 5.0}
+TOY_SAMPLER = {"seed": 0, "steps": 20, "cfg": 1.0, "shift": 3.0}  # what the toy trained and is measured at
 TOY_PREFIX = "video/ReCo_toy"
 REGION_VIDEO, REGION_SAVE = 17, 18
 
