@@ -5,8 +5,9 @@ node and loader path is the real one, but an 11 GB encoder is absurd for a 51-wo
 closed vocabulary has a fixed random 4096-d vector, and each position a fixed random vector added to it, so word order
 still tells "Replace the red circle with a blue square" from its reverse. Like Wan's own pipeline, which pads UMT5's
 output with zeros to a fixed length, every text becomes MAX_WORDS tokens: the words, then zero vectors; a fixed
-length also lets training batch captions of different lengths without a padding scheme inference would not share. The table and the vocabulary travel in ONE
-safetensors file (`reco_toy_text_encoder.safetensors`), which an artist drops into ``models/text_encoders``.
+length also lets training batch captions of different lengths without a padding scheme inference would not share.
+The table and the vocabulary travel in ONE safetensors file (`reco_toy_text_encoder.safetensors`), which an artist
+drops into ``models/text_encoders``.
 
 A word outside the vocabulary is an error that lists the unknown words and the known ones: the toy DiT has never
 seen anything else, and silently dropping a word would change the edit without telling anyone.
