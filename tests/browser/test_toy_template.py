@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from harness.comfy_server import PACKAGE_LINK_NAME, REPO
+from harness.toy_assets import require_toy_assets
 
 WORKFLOW = REPO / "workflows" / "reco_toy_edit.json"
 RUN_TIMEOUT_MS = 600_000
@@ -17,6 +18,7 @@ EDITED_VIDEO = "video[src*='filename=ReCo_toy_0']"
 
 
 def test_toy_template_opens_runs_and_shows_the_edited_video(comfy_page):
+    require_toy_assets()
     page = comfy_page.page
     page.get_by_role("button", name="Templates").click()
     dialog = page.get_by_role("dialog")

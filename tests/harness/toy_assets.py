@@ -28,3 +28,11 @@ def install_toy_assets(base: Path) -> list[Path]:
     """Copy the toy files into a ComfyUI base folder (models/ may be a link to another tree); returns what was written."""
     setup_env = load_setup_env()
     return setup_env.install_toy_files(setup_env.TOY_ASSETS, base, base / "toy-files.json")
+
+
+def require_toy_assets() -> None:
+    """Fail at once, saying what to do, when a shipped toy file is missing (instead of a run failing far downstream)."""
+    setup_env = load_setup_env()
+    missing = [name for name in setup_env.TOY_FILES if not (setup_env.TOY_ASSETS / name).is_file()]
+    assert not missing, (f"{setup_env.TOY_ASSETS} lacks {missing}: the toy model ships in the repository; "
+                         "rebuild it with tools/build_toy.py")

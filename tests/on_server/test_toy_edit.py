@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from harness.comfy_server import REPO
+from harness.toy_assets import require_toy_assets
 from reco_core.toy.demo import COPY_LABEL, EDIT_LABEL, demo_clip, score_edit
-from reco_core.toy.world import make_clip
 from reco_core.video_io import write_video
 
 WORKFLOW = REPO / "workflows" / "api" / "reco_toy_edit.json"
@@ -48,6 +48,7 @@ def run_toy_workflow(server, clip, folder):
 
 @pytest.mark.parametrize("clip", CLIPS.values(), ids=CLIPS.keys())
 def test_toy_workflow_edits_a_held_out_clip(comfy_server, clip, tmp_path):
+    require_toy_assets()
     edit, source = run_toy_workflow(comfy_server, clip, tmp_path)
     scores = score_edit(edit, source, clip)
     ours, copy = scores[EDIT_LABEL], scores[COPY_LABEL]
