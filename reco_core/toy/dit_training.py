@@ -207,7 +207,8 @@ def train_dit(folder: Path, vae, text_encoder: ToyTextEncoder, settings: DitTrai
         samples = [compose_sample(pool, rng) for _ in range(settings.batch)]
         x0 = torch.stack([sample[0] for sample in samples])
         contexts = torch.stack([sample[1] for sample in samples])
-        prompts = torch.cat([text_encoder.encode(sample[2]) for sample in samples])
+        prompts = torch.cat([text_encoder.encode(caption) if caption else text_encoder.unconditional()
+                             for _, _, caption, _ in samples])
         sigma = sigmas[torch.randint(0, len(sigmas), (settings.batch,), generator=generator)]
         noise = torch.randn(x0.shape, generator=generator)
         x_t = noised_latent(x0, noise, sigma.view(-1, 1, 1, 1, 1))

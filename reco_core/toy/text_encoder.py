@@ -64,11 +64,7 @@ class ToyTextEncoder:
         return sorted({word for word in split_words(text) if word not in self.index})
 
     def encode(self, text: str) -> torch.Tensor:
-        """(1, positions, 4096); a clear ValueError for unknown words or too many words.
-
-        An empty text is all padding (zeros): the unconditional embedding, used as the negative prompt for CFG and
-        the one the base model was trained on when its caption was dropped.
-        """
+        """(1, positions, 4096); a clear ValueError for an empty text, unknown words or too many words."""
         unknown = self.unknown_words(text)
         if unknown:
             raise ValueError(
@@ -77,12 +73,18 @@ class ToyTextEncoder:
             )
         words = split_words(text)
         limit = self.position_vectors.shape[0]
+        if not words:
+            raise ValueError("the text is empty: type an instruction such as 'Remove the red circle.'")
         if len(words) > limit:
             raise ValueError(f"the text has {len(words)} words; the toy text encoder takes at most {limit}.")
         ids = torch.tensor([self.index[word] for word in words], dtype=torch.long)
         embeds = torch.zeros(1, limit, UMT5_DIM)
         embeds[0, :len(words)] = self.word_vectors[ids] + self.position_vectors[:len(words)]
         return embeds
+
+    def unconditional(self) -> torch.Tensor:
+        """All padding (zeros): the empty prompt, used as the negative for CFG and for the base's dropped captions."""
+        return torch.zeros(1, self.position_vectors.shape[0], UMT5_DIM)
 
     def save(self, path: str | Path) -> Path:
         metadata = {"format": FORMAT_TAG, "vocabulary": json.dumps(list(self.vocabulary))}

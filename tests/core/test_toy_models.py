@@ -33,14 +33,16 @@ def test_text_is_words_then_zero_padding_and_order_matters(encoder):
     assert embeds.shape == (1, MAX_WORDS, 4096)
     assert embeds[0, :4].abs().sum(dim=1).min() > 0
     assert not embeds[0, 4:].any()
-    assert not encoder.encode("").any()  # the unconditional (negative) prompt
+    assert encoder.unconditional().shape == embeds.shape and not encoder.unconditional().any()
     swapped = encoder.encode("Replace the square with a circle.")
     assert not torch.equal(swapped, encoder.encode("Replace the circle with a square."))
 
 
-def test_unknown_words_are_named(encoder):
+def test_unknown_words_and_empty_text_are_named(encoder):
     with pytest.raises(ValueError, match=r"\['car', 'zebra'\]"):
         encoder.encode("Remove the red car and the zebra.")
+    with pytest.raises(ValueError, match="empty"):
+        encoder.encode(" . ")
 
 
 def test_a_file_of_another_kind_is_refused(tmp_path):
