@@ -9,7 +9,7 @@ SETUP := $(PYTHON_SYSTEM) tools/setup_env.py
 # ComfyUI needs --cpu where there is no CUDA.
 CPU_FLAG = $$(nvidia-smi >/dev/null 2>&1 || echo --cpu)
 
-.PHONY: setup run test bench
+.PHONY: setup run test bench demo
 
 setup:
 	@$(SETUP) >/dev/null
@@ -25,3 +25,9 @@ test:
 BENCH_JSON ?= benchmarks/results/bench_$$(nvidia-smi >/dev/null 2>&1 && echo cuda || echo cpu).json
 bench: setup
 	@$(PY) -m reco_core bench --json $(BENCH_JSON) $(BENCH_ARGS)
+	@$(PY) -m benchmarks.bench_toy_world
+
+# The toy ReCo edit, headless through a real ComfyUI: the edited mp4, the region video, frames and metrics in
+# demo-output/ (set-up included; a few seconds of editing on a 2-core CPU once set up).
+demo:
+	@comfy="$$($(SETUP))" && COMFYUI_DIR="$$comfy" $(PY) tools/toy_demo.py

@@ -15,12 +15,14 @@ from .split_node import ReCoSplit
 from .train_lora_node import ReCoTrainLoRA
 from .load_video_node import ReCoLoadVideo
 from .video_out_node import ReCoCreateVideo
+from .toy_text_node import ReCoToyTextEncode
 
 
 class ReCoExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         return [ReCoLoRALoader, ReCoCanvas, ReCoSampler, ReCoSplit, ReCoRegionPreview, ReCoTrainLoRA,
-                ReCoSaveConditioning, ReCoLoadConditioning, ReCoLoadVideo, ReCoCreateVideo]
+                ReCoSaveConditioning, ReCoLoadConditioning, ReCoLoadVideo, ReCoCreateVideo,
+                ReCoToyTextEncode]
 
 
 async def comfy_entrypoint() -> ReCoExtension:

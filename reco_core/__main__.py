@@ -12,6 +12,7 @@ COMMANDS = {
     "convert": "convert a ReCo LoRA (.ckpt, weights-only) or any Wan LoRA to a safetensors file ComfyUI loads",
     "bench": "measure region attention and model loading side by side; print the records, optionally as JSON",
     "queue": "run a manifest of edits through a workflow on one or many ComfyUI servers (or Ray), exactly once",
+    "eval": "score toy edits (folders of <clip_id>.mp4) against the exact ground truth of a toy dataset manifest",
 }
 
 

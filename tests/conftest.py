@@ -10,6 +10,7 @@ import torch
 from fixtures.make_tiny_models import TinyModels, make_tiny_models
 from harness.comfy_server import ComfyServer, prepare_base_directory
 from harness.sample_video import write_sample_video
+from harness.toy_assets import install_toy_assets
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +54,7 @@ def source_video(tmp_path_factory) -> Path:
 def comfy_server(tmp_path_factory, tiny_models, source_video) -> ComfyServer:
     base = tmp_path_factory.mktemp("comfy-base")
     prepare_base_directory(base, tiny_models.root, [tiny_models.positive, tiny_models.negative, source_video])
+    install_toy_assets(base)  # the shipped toy model, as `make run` installs it
     server = ComfyServer(base, base / "server.log")
     server.start()
     yield server

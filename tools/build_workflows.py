@@ -166,11 +166,82 @@ def region_preview_workflow(name: str) -> Workflow:
     return Workflow(name, (*nodes, preview))
 
 
+# The toy ReCo model shipped in assets/toy/ (installed by set-up), so an edit runs with no download.
+TOY_DIT = "reco_toy_wan2.1_vace.safetensors"
+TOY_VAE = "reco_toy_wan_2.1_vae.safetensors"
+TOY_LORA = "reco_toy_lora.safetensors"
+TOY_TEXT_ENCODER = "reco_toy_text_encoder.safetensors"
+TOY_VIDEO = "demo_source.mp4"
+TOY_INSTRUCTION = "Remove the purple circle."  # the demo clip's (reco_core/toy/demo.py)
+TOY_CANVAS = {"width": 96, "height": 96, "length": 9}
+TOY_SAMPLER = {"seed": 0, "steps": 20, "cfg": 1.0, "shift": 3.0}  # what the toy trained and is measured at
+TOY_PREFIX = "video/ReCo_toy"
+REGION_VIDEO, REGION_SAVE = 17, 18
+
+TOY_OVERVIEW = f"""## ReCo-Toy: a small model that really edits
+
+Everything is in place after `make run`: the toy Wan2.1-VACE, its VAE, its ReCo LoRA and its word-level text \
+encoder in ComfyUI's `models/` folders, and a held-out clip of its synthetic world, `{TOY_VIDEO}`, in `input/`.
+
+1. **Queue.** The edit is saved to `output/{TOY_PREFIX}_*.mp4`, and the region where the halves differ, drawn over \
+the edit, to `output/{TOY_PREFIX}_region_*.mp4`.
+2. **Change the instruction** in the green node. The toy knows only its world's words: add, remove, replace \
+(*Replace the blue square with a green triangle.*), and styles (*Make it look like a pencil sketch.*).
+
+The toy works at 96 x 96 pixels per half and 9 frames. For real videos, open `reco_edit` with the Wan weights.
+"""
+
+TOY_CANVAS_TEXT = """*ReCo Canvas* puts the source on the left of a canvas twice as wide and leaves the right half to be \
+generated. *ReCo Sampler* denoises both halves together, so the right half copies everything from the source except \
+what the instruction changes. *ReCo Split* cuts the edited half out; *ReCo Region Preview* plays source | edit | \
+region side by side. The toy was trained at 96 x 96 per half and 9 frames: keep those sizes.
+"""
+
+TOY_SAMPLER_TEXT = f"""The toy's settings: {TOY_SAMPLER["steps"]} steps, CFG {TOY_SAMPLER["cfg"]}, euler, simple, \
+shift {TOY_SAMPLER["shift"]}. \
+The negative is the empty text (all zeros), which is what the toy was trained to drop to.
+
+`region_mode` *auto* finds where the halves differ in the first steps and keeps that region from attending to the \
+source object; compare it with *off* on the same seed.
+"""
+
+
+def toy_workflow(name: str) -> Workflow:
+    """The region-preview graph on the toy model: its files, its text encoder, its sizes, and the region saved too."""
+    notes = {OVERVIEW_NOTE: TOY_OVERVIEW, CANVAS_NOTE: TOY_CANVAS_TEXT, SAMPLER_NOTE: TOY_SAMPLER_TEXT}
+    settings = {UNET: {"unet_name": TOY_DIT}, VAE: {"vae_name": TOY_VAE}, LORA: {"lora_name": TOY_LORA},
+                VIDEO: {"file": TOY_VIDEO}, CANVAS: TOY_CANVAS, SAMPLER: TOY_SAMPLER,
+                SAVE: {"filename_prefix": TOY_PREFIX}, PREVIEW: {"caption": TOY_INSTRUCTION}}
+    nodes: list[Node | Note] = []
+    for item in region_preview_workflow(name).nodes:
+        if item.id == CLIP:
+            continue
+        if item.id == POSITIVE:
+            item = replace(item, class_type="ReCoToyTextEncode", size=(420, 130),
+                           inputs={"encoder_name": TOY_TEXT_ENCODER, "text": TOY_INSTRUCTION})
+        elif item.id == NEGATIVE:  # the toy was trained with an empty (all-zero) text for guidance
+            item = replace(item, class_type="ConditioningZeroOut", title="No text", size=None,
+                           inputs={"conditioning": Link(POSITIVE, 0)})
+        elif item.id in notes:
+            item = replace(item, text=notes[item.id])
+        elif item.id in settings:
+            item = replace(item, inputs={**item.inputs, **settings[item.id]})
+        nodes.append(item)
+    nodes += [
+        Node(REGION_VIDEO, "CreateVideo", 6, {"images": Link(PREVIEW, 0), "fps": Link(PARTS, 2)},
+             title="Region video"),
+        Node(REGION_SAVE, "SaveVideo", 6, {"video": Link(REGION_VIDEO, 0), "filename_prefix": f"{TOY_PREFIX}_region"},
+             title="Save region video", size=(480, 420)),
+    ]
+    return Workflow(name, tuple(nodes))
+
+
 SPECS = (
     reco_workflow("reco_edit", "edit", EDIT_LORA),
     reco_workflow("reco_edit_first_frame", "first_frame", EDIT_LORA, FIRST_FRAME),
     reco_workflow("reco_edit_reference", "reference", REFERENCE_LORA, REFERENCE),
     region_preview_workflow("reco_region_preview"),
+    toy_workflow("reco_toy_edit"),
 )
 
 

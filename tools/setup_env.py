@@ -3,7 +3,9 @@
 Creates `.venv/`, installs PyTorch once and pins it (so no later requirement swaps the CPU build for a CUDA one or
 the reverse), provides ComfyUI (an existing one from COMFYUI_DIR, or the pinned embedded 0.3.75 in `.comfyui/`),
 installs ComfyUI's requirements and this package, and links the package into ComfyUI's custom_nodes. A stamp file
-records what was installed, so a second run does nothing and takes about a second.
+records what was installed, so a second run does nothing and takes about a second. Then the toy ReCo model
+(`assets/toy/`) is installed into ComfyUI's model folders and its demo clip into `input/`, so the `reco_toy_edit`
+workflow runs as is; a file an artist already has under the same name is never overwritten.
 
 Run with the system Python 3.11: `python3.11 tools/setup_env.py`. Prints the ComfyUI directory as its last line.
 `make test` adds `--with-browser`: the browser tests need Debian's Chromium (Playwright, installed with the `test`
@@ -34,6 +36,17 @@ COMFYUI_VERSION = "0.3.75"
 PACKAGE_LINK_NAME = "reco-video-edit"
 STAMP = VENV / ".reco-setup.json"
 CPU_SHIM = REPO / "tools" / "cpu_only_torchvision.py"
+TOY_ASSETS = REPO / "assets" / "toy"
+# Each shipped toy file and the folder of a ComfyUI tree it goes to (the loaders' own folders, and input/ for the clip).
+TOY_FILES = {
+    "reco_toy_wan2.1_vace.safetensors": "models/diffusion_models",
+    "reco_toy_wan_2.1_vae.safetensors": "models/vae",
+    "reco_toy_lora.safetensors": "models/loras",
+    "reco_toy_text_encoder.safetensors": "models/text_encoders",
+    "demo_source.mp4": "input",
+}
+# What set-up itself installed (file -> sha256), so a newer toy file may replace an older one of ours, never an artist's.
+TOY_RECORD = VENV / ".reco-toy-files.json"
 # Debian's package; tests/harness/browser.py launches exactly this binary.
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -158,6 +171,46 @@ def link_into_custom_nodes(comfy: Path) -> None:
     link.symlink_to(REPO, target_is_directory=True)
 
 
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def install_toy_files(assets: Path, comfy: Path, record: Path) -> list[Path]:
+    """Copy the toy files into a ComfyUI tree; returns the files written.
+
+    A file already at the destination stays unless it is one this function wrote before (its hash is in `record`)
+    and the shipped file changed since: an artist's file of the same name is never replaced. Each copy goes to a
+    temporary name first and is renamed into place, so an interrupted set-up leaves no half-written model.
+    """
+    installed: dict[str, str] = json.loads(record.read_text()) if record.is_file() else {}
+    written = []
+    for name, folder in TOY_FILES.items():
+        source, target = assets / name, comfy / folder / name
+        if not source.is_file():
+            continue
+        wanted = sha256_of(source)
+        if target.is_file():
+            present = sha256_of(target)
+            if present == wanted:
+                installed[str(target)] = wanted
+                continue
+            if installed.get(str(target)) != present:
+                log(f"kept {target}: it is not the toy file set-up installed; the toy's {name} is in {assets}")
+                continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{name}.partial")
+        shutil.copyfile(source, partial)
+        partial.replace(target)
+        installed[str(target)] = wanted
+        written.append(target)
+    record.write_text(json.dumps(installed, indent=1, sort_keys=True))
+    return written
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("true", "1")
 
@@ -215,6 +268,8 @@ def main() -> None:
         install_cpu_shim(cuda)
         STAMP.write_text(json.dumps({"fingerprint": wanted, "cuda": cuda, "comfyui": str(comfy)}))
     link_into_custom_nodes(comfy)
+    for path in install_toy_files(TOY_ASSETS, comfy, TOY_RECORD):
+        log(f"installed the toy model file {path}")
     if options.with_browser:
         ensure_chromium()
     print(comfy)

@@ -1,0 +1,225 @@
+"""Rebuild the ReCo-Toy models and their results from seeds: one command, stage by stage, each stage timed.
+
+    python tools/build_toy.py [--work build/toy] [--assets assets/toy] [--stages all|text,vae,...]
+
+Stages, in order (each reads what the earlier ones wrote, so a later stage can be rerun alone):
+  text     the frozen word-level text encoder           -> assets/toy/reco_toy_text_encoder.safetensors
+  vae      the toy Wan 2.1 VAE (encoder and decoder)    -> work/reco_toy_wan_2.1_vae.safetensors
+  dit      the base Wan2.1-VACE DiT on generic VACE tasks -> assets/toy/reco_toy_wan2.1_vace.safetensors
+  decoder  the VAE's decoder refined, encoder frozen     -> assets/toy/reco_toy_wan_2.1_vae.safetensors
+  data     train/test splits, prompt embeddings per row, training cache filled
+  lora     the ReCo LoRA by the package's own trainer   -> assets/toy/reco_toy_lora.safetensors
+  eval     headless edits of the test split (base without LoRA, with LoRA) scored with the toy metrics, beside the
+           VAE round trip of the true target (the best any decoded output can score)
+  demo     the demo clip                                -> assets/toy/demo_source.mp4
+`dit`, `decoder` and `data` depend only on the VAE's encoder, so on a machine with spare cores they may run as three
+processes side by side (`--stages dit`, `--stages decoder`, `--stages data`): the files come out the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+
+from reco_core.toy.dit_training import DIT_FILE, DitTrainSettings, train_dit  # noqa: E402
+from reco_core.toy.text_encoder import TEXT_ENCODER_FILE, ToyTextEncoder  # noqa: E402
+from reco_core.toy.vae_training import VAE_FILE, VaeTrainSettings, refine_decoder, train_vae  # noqa: E402
+from reco_core.toy.world import vocabulary  # noqa: E402
+
+STAGES = ("text", "vae", "dit", "decoder", "data", "lora", "eval", "demo")
+LORA_FILE = "reco_toy_lora.safetensors"
+DEMO_FILE = "demo_source.mp4"
+TRAIN_ROWS = 96
+TEST_ROWS = 24
+# The toy's sampling defaults (measured in docs/RESULTS.md); the LoRA trains at the same shift as the base.
+TOY_STEPS, TOY_CFG, TOY_SHIFT = 20, 1.0, 3.0
+LORA_SETTINGS = dict(rank=32, learning_rate=1e-3, steps=400, grad_accumulation=2, mixed_precision="fp32",
+                     gradient_checkpointing=False, seed=0, shift=TOY_SHIFT, checkpoint_every=0, log_every=25)
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def stage_text(work: Path, assets: Path) -> None:
+    ToyTextEncoder.create(vocabulary()).save(assets / TEXT_ENCODER_FILE)
+
+
+def stage_vae(work: Path, assets: Path) -> None:
+    report = train_vae(work, VaeTrainSettings(steps=600, crop=40), log=say)
+    (work / "vae_report.json").write_text(json.dumps({**report.__dict__, "path": str(report.path)}, indent=1))
+
+
+def stage_dit(work: Path, assets: Path) -> None:
+    from reco_core.wan_models import load_vae
+
+    report = train_dit(assets, load_vae(work / VAE_FILE), ToyTextEncoder.load(assets / TEXT_ENCODER_FILE),
+                       DitTrainSettings(), log=say)
+    (work / "dit_report.json").write_text(json.dumps({**report.__dict__, "path": str(report.path)}, indent=1))
+
+
+def stage_decoder(work: Path, assets: Path) -> None:
+    refined = work / "decoder" / VAE_FILE
+    refined.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(work / VAE_FILE, refined)
+    report = refine_decoder(refined, VaeTrainSettings(crop=32, frames=9), steps=400, learning_rate=1e-3, log=say)
+    shutil.copyfile(refined, assets / VAE_FILE)
+    (work / "decoder_report.json").write_text(json.dumps({**report.__dict__, "path": str(report.path)}, indent=1))
+
+
+def _add_prompt_embeds(folder: Path, encoder: ToyTextEncoder) -> None:
+    """Each row gets its instruction's toy embeddings as `prompt_embeds`, the manifest field the trainer reads."""
+    from reco_core.text_embeddings import save_text_embeddings
+
+    manifest = folder / "manifest.json"
+    rows = json.loads(manifest.read_text())
+    (folder / "embeds").mkdir(exist_ok=True)
+    for row in rows:
+        relative = f"embeds/{row['clip_id']}.safetensors"
+        save_text_embeddings(folder / relative, encoder.encode(row["instruction"]), text=row["instruction"],
+                             encoder=TEXT_ENCODER_FILE)
+        row["prompt_embeds"] = relative
+    manifest.write_text(json.dumps(rows, indent=1) + "\n")
+
+
+def _lora_config(work: Path, assets: Path, output: Path, **overrides) -> Path:
+    """The trainer's TOML config; paths absolute, so the file can live anywhere."""
+    settings = {**LORA_SETTINGS, **overrides}
+    lines = [
+        f'base_model = "{assets / DIT_FILE}"', f'output = "{output}"', f'dataset = "{work / "train"}"',
+        f'cache_dir = "{work / "cache"}"', f'vae = "{work / VAE_FILE}"', "buckets = [[96, 96, 9]]", 'device = "cpu"',
+    ]
+    for key, value in settings.items():
+        lines.append(f"{key} = {json.dumps(value) if not isinstance(value, bool) else str(value).lower()}")
+    path = output.with_suffix(".toml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def stage_data(work: Path, assets: Path) -> None:
+    from reco_core.cli.train import _build_dataset, _read_config
+    from reco_core.toy.dataset import write_split
+
+    encoder = ToyTextEncoder.load(assets / TEXT_ENCODER_FILE)
+    for split, count in (("train", TRAIN_ROWS), ("test", TEST_ROWS)):
+        write_split(work / split, split, count)
+        _add_prompt_embeds(work / split, encoder)
+    _, data = _read_config(_lora_config(work, assets, work / "lora" / LORA_FILE))
+    dataset, *_ = _build_dataset(data)
+    started = time.perf_counter()
+    for index in range(len(dataset)):
+        dataset[index]
+        if (index + 1) % 16 == 0:
+            say(f"data: {index + 1}/{len(dataset)} training rows encoded ({time.perf_counter() - started:.0f} s)")
+
+
+def stage_lora(work: Path, assets: Path) -> None:
+    output = work / "lora" / LORA_FILE
+    shutil.rmtree(output.with_name(output.stem + ".checkpoints"), ignore_errors=True)
+    config = _lora_config(work, assets, output)
+    subprocess.run([sys.executable, "-m", "reco_core", "train", str(config)], check=True, cwd=REPO)
+    shutil.copyfile(output, assets / LORA_FILE)
+
+
+def edit_split(folder: Path, transformer_file: Path, vae_file: Path, lora_file: Path | None, out: Path,
+               steps: int = TOY_STEPS, cfg: float = TOY_CFG, shift: float = TOY_SHIFT) -> Path:
+    """Edit every clip of a toy split headless; writes `<clip_id>.mp4` per clip, as the metrics expect."""
+    from reco_core.canvas import CanvasSpec
+    from reco_core.pipeline import ReCoPipeline, SamplingSettings
+    from reco_core.text_embeddings import load_text_embeddings
+    from reco_core.video_io import read_video, write_video
+    from reco_core.wan_models import load_transformer, load_vae
+    from reco_core.weights.checkpoint import load_state_dict
+    from reco_core.weights.lora_merge import merge_lora
+
+    transformer = load_transformer(transformer_file)
+    if lora_file is not None:
+        merge_lora(transformer, load_state_dict(lora_file), 1.0)
+    pipeline = ReCoPipeline(transformer, load_vae(vae_file))
+    rows = json.loads((folder / "manifest.json").read_text())
+    negative = torch.zeros(load_text_embeddings(folder / rows[0]["prompt_embeds"]).embeds.shape) if cfg != 1 else None
+    out.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        source, _ = read_video(folder / row["src_video"])
+        prompt = load_text_embeddings(folder / row["prompt_embeds"]).embeds
+        result = pipeline.edit(source, prompt, negative, CanvasSpec(row["size"], row["size"], row["frames"]),
+                               SamplingSettings(steps=steps, cfg=cfg, shift=shift, seed=0))
+        write_video(out / f"{row['clip_id']}.mp4", result.edited, 16.0)
+    return out
+
+
+def vae_round_trip(folder: Path, vae_file: Path, out: Path) -> Path:
+    """decode(encode(true target)) per clip: the ceiling any model decoded by this VAE can reach."""
+    from reco_core.pipeline import WanVaceCodec
+    from reco_core.video_io import read_video, write_video
+    from reco_core.wan_models import load_vae
+
+    codec = WanVaceCodec(load_vae(vae_file), torch.device("cpu"), torch.float32)
+    out.mkdir(parents=True, exist_ok=True)
+    for row in json.loads((folder / "manifest.json").read_text()):
+        target, _ = read_video(folder / row["tar_video"])
+        write_video(out / f"{row['clip_id']}.mp4", codec.decode(codec.encode(target)), 16.0)
+    return out
+
+
+def stage_eval(work: Path, assets: Path) -> None:
+    from reco_core.toy.metrics import evaluate, format_table
+
+    test, vae = work / "test", assets / VAE_FILE
+    predictions = {
+        "VAE round trip of the target": vae_round_trip(test, vae, work / "pred" / "vae_ceiling"),
+        "base, no LoRA": edit_split(test, assets / DIT_FILE, vae, None, work / "pred" / "base"),
+        "ReCo LoRA (shipped)": edit_split(test, assets / DIT_FILE, vae, assets / LORA_FILE, work / "pred" / "lora"),
+    }
+    result = evaluate(test, predictions)
+    (work / "eval.json").write_text(json.dumps(result, indent=1, default=str))
+    say(format_table(result))
+
+
+def stage_demo(work: Path, assets: Path) -> None:
+    from reco_core.toy.demo import demo_clip
+    from reco_core.video_io import write_video
+
+    clip = demo_clip()
+    write_video(assets / DEMO_FILE, torch.from_numpy(clip.source).float() / 255, 16.0)
+    say(f"demo: {clip.clip_id}: {clip.instruction}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=REPO / "build" / "toy", help="intermediate files and results")
+    parser.add_argument("--assets", type=Path, default=REPO / "assets" / "toy", help="where the shipped files go")
+    parser.add_argument("--stages", default="all", help=f"comma-separated subset of {','.join(STAGES)}, or all")
+    args = parser.parse_args()
+    stages = STAGES if args.stages == "all" else tuple(args.stages.split(","))
+    unknown = [stage for stage in stages if stage not in STAGES]
+    if unknown:
+        parser.error(f"unknown stages {unknown}; choose from {STAGES}")
+    torch.set_num_threads(1)  # 2 shared cores: one thread per process avoids OpenMP barrier stalls under load
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.assets.mkdir(parents=True, exist_ok=True)
+    timings = {}
+    for stage in stages:
+        started = time.perf_counter()
+        say(f"== {stage}")
+        globals()[f"stage_{stage}"](args.work.resolve(), args.assets.resolve())
+        timings[stage] = time.perf_counter() - started
+        say(f"== {stage} took {timings[stage] / 60:.1f} min")
+    say("timings (min): " + ", ".join(f"{stage} {seconds / 60:.1f}" for stage, seconds in timings.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
