@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..training.manifest import resolve_in_folder
+from ..paths import resolve_inside
 from ..video_io import write_video
 from .world import ToyClip, make_clip
 
@@ -86,8 +86,8 @@ def read_toy_rows(manifest: str | os.PathLike[str]) -> list[ToyRow]:
         rows.append(ToyRow(
             clip_id=record["clip_id"], split=record["split"], index=int(record["index"]), task=record["task"],
             frames=int(record["frames"]), size=int(record["size"]),
-            source_video=resolve_in_folder(path.parent, record["src_video"]),
-            target_video=resolve_in_folder(path.parent, record["tar_video"]),
+            source_video=resolve_inside(path.parent, record["src_video"], "src_video", "the dataset folder"),
+            target_video=resolve_inside(path.parent, record["tar_video"], "tar_video", "the dataset folder"),
         ))
     return rows
 

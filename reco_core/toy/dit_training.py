@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..pipeline import normalize_latent
+from ..wan_latent import normalize_latent
 from ..schedule import TIMESTEP_SCALE
-from ..training.losses import noised_latent, training_sigmas
+from ..schedule import sigma_table
+from ..training.losses import noised_latent
 from ..vace_context import fold_mask
 from ..weights.checkpoint import save_safetensors
 from ..weights.wan_keys import transformer_diffusers_to_comfy
@@ -199,7 +200,7 @@ def train_dit(folder: Path, vae, text_encoder: ToyTextEncoder, settings: DitTrai
     transformer = new_transformer(settings.seed).train()
     optimizer = torch.optim.AdamW(transformer.parameters(), lr=settings.learning_rate, weight_decay=0.01)
     warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / settings.warmup))
-    sigmas = training_sigmas(settings.shift).float()
+    sigmas = sigma_table(settings.shift).float()
     generator = torch.Generator().manual_seed(settings.seed)
     losses: list[float] = []
     started = time.perf_counter()

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..pipeline import denormalize_latent, normalize_latent
+from ..wan_latent import denormalize_latent, normalize_latent
 from ..weights.checkpoint import save_safetensors
 from ..weights.wan_keys import vae_diffusers_to_original
 from .world import TASKS, make_clip
