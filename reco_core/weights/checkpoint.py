@@ -111,7 +111,9 @@ def _load_pickle(file: Path) -> object:
             f"cannot read {file} as a weights-only PyTorch checkpoint (corrupt, truncated, or not written by "
             f"torch.save): {_reason(err)}. {_FIX_UNREADABLE}, preferably as .safetensors."
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
+    except Exception as err:  # noqa: BLE001
+        # Random or damaged bytes make the restricted unpickler fail in many ways (IndexError, KeyError, struct.error,
+        # ...); it never runs code, so every failure here means the same thing: the file cannot be read.
         raise WeightFileError(
             f"cannot read {file} as a PyTorch checkpoint (corrupt or truncated?): {_reason(err)}. "
             f"{_FIX_UNREADABLE}, preferably as .safetensors."
