@@ -15,7 +15,7 @@ import torch
 
 from .wan_latent import PATCH_SIZE
 from .weights.checkpoint import SAFETENSORS_SUFFIX, load_state_dict
-from .weights.safetensors_stream import read_header, read_tensor
+from .weights.safetensors_stream import read_header, read_tensor, scratch_for
 from .weights.wan_keys import strip_comfy_prefix, transformer_comfy_to_diffusers, vae_original_to_diffusers
 
 HEAD_DIM = 128
@@ -92,8 +92,9 @@ def _weight_source(path: Path):
     """
     if path.suffix.lower() == SAFETENSORS_SUFFIX and path.is_file():
         entries = read_header(path)
+        scratch = scratch_for(entries)
         with open(path, "rb") as handle:
-            yield entries, lambda key, dtype, device: read_tensor(handle, entries[key], dtype, device)
+            yield entries, lambda key, dtype, device: read_tensor(handle, entries[key], dtype, device, scratch)
         return
     state_dict = load_state_dict(path)
     yield dict(state_dict), lambda key, dtype, device: state_dict.pop(key).to(device=device, dtype=dtype)

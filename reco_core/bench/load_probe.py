@@ -43,6 +43,9 @@ def main(argv: list[str]) -> None:
     import peft  # noqa: F401
     from diffusers import WanVACETransformer3DModel  # noqa: F401
 
+    from ..training import trainer  # noqa: F401  (the package's own modules too)
+    from .. import wan_models  # noqa: F401
+
     Path("/proc/self/clear_refs").write_text("5")
     baseline = _status_bytes("VmRSS")
     start = time.perf_counter()

@@ -71,18 +71,28 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, TensorEntry]:
 
 
 def read_tensor(handle: BinaryIO, entry: TensorEntry, dtype: torch.dtype | None = None,
-                device: torch.device | str = "cpu") -> torch.Tensor:
-    """One tensor read from an open file into a fresh buffer, then converted to ``dtype`` on ``device``.
+                device: torch.device | str = "cpu", scratch: torch.Tensor | None = None) -> torch.Tensor:
+    """One tensor read from an open file, then converted to ``dtype`` on ``device``.
 
-    The stored buffer is freed as soon as the conversion has made its copy; with the stored dtype on the CPU the
-    buffer itself is returned.
+    With the stored dtype on the CPU the tensor is read into its own new buffer and returned. Otherwise it is read
+    into ``scratch`` (uint8, at least the tensor's bytes; see :func:`scratch_for`) when given: one reused buffer
+    instead of a freed one per tensor, whose holes would keep the process's resident memory high.
     """
-    buffer = torch.empty(entry.shape, dtype=entry.dtype)
+    keep = (dtype is None or dtype == entry.dtype) and torch.device(device).type == "cpu"
+    if scratch is None or keep:
+        buffer = torch.empty(entry.shape, dtype=entry.dtype)
+    else:
+        buffer = scratch[: entry.end - entry.start].view(entry.dtype).view(entry.shape)
     handle.seek(entry.start)
     view = memoryview(buffer.reshape(-1).view(torch.uint8).numpy())
     if handle.readinto(view) != entry.end - entry.start:
         raise WeightFileError(f"{getattr(handle, 'name', 'file')} ended inside a tensor (truncated download?).")
     return buffer.to(device=device, dtype=dtype or entry.dtype)
+
+
+def scratch_for(entries: dict[str, TensorEntry]) -> torch.Tensor:
+    """A reusable read buffer big enough for the largest tensor of a file."""
+    return torch.empty(max((e.end - e.start for e in entries.values()), default=0), dtype=torch.uint8)
 
 
 def _numel(shape: tuple[int, ...]) -> int:
