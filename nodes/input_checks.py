@@ -204,6 +204,13 @@ def _conditioning_problem(value: object) -> str | None:
     return None
 
 
+def _audio_problem(value: object) -> str | None:
+    expected = "AUDIO (a dict with 'waveform' (B, channels, samples) and 'sample_rate')"
+    if not (isinstance(value, Mapping) and "waveform" in value and "sample_rate" in value):
+        return f"expected {expected}, got {_shown(value)}."
+    return _tensor_problem(value["waveform"], "AUDIO waveform (B, channels, samples)", ranks=(3,))
+
+
 def _instance_check(kind: type, what: str) -> Callable[[object], str | None]:
     def problem(value: object) -> str | None:
         return None if isinstance(value, kind) else f"expected {what}, got {_shown(value)}."
@@ -220,6 +227,7 @@ _LINKED_CHECKS: dict[str, Callable[[object], str | None]] = {
     "CLIP": _instance_check(comfy.sd.CLIP, "a CLIP text encoder (CLIPLoader, type wan)"),
     "MODEL": _instance_check(comfy.model_patcher.ModelPatcher, "a MODEL (UNETLoader)"),
     "RECO_CANVAS": _instance_check(CanvasLayout, "the canvas output of ReCoCanvas"),
+    "AUDIO": _audio_problem,
 }
 
 

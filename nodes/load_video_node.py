@@ -16,6 +16,7 @@ from comfy_api.latest import io
 
 from ..reco_core.video_io import read_audio, read_window
 from .safe_paths import resolve_inside
+from .input_checks import check_inputs
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,10 @@ class ReCoLoadVideo(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, file: str) -> bool | str:
+    def validate_inputs(cls, file: str | None = None) -> bool | str:
         """Redoes the combo check ComfyUI skips for a named input: the file must be in the input folder."""
+        if file is None:  # linked: execute checks it for real
+            return True
         try:
             path = resolve_inside(folder_paths.get_input_directory(), file, "file")
         except ValueError as error:
@@ -83,6 +86,7 @@ class ReCoLoadVideo(io.ComfyNode):
     @classmethod
     def execute(cls, file: str, start_frame: int, frame_cap: int, cover_width: int,
                 cover_height: int) -> io.NodeOutput:
+        check_inputs(cls, locals())
         path = resolve_inside(folder_paths.get_input_directory(), file, "file")
         window = read_window(path, start_frame, frame_cap or None, cover=(cover_width, cover_height))
         span = window.span

@@ -15,6 +15,7 @@ import folder_paths
 from comfy_api.latest import io
 
 from ..reco_core.toy.text_encoder import ToyTextEncoder
+from .input_checks import check_inputs, widget_problem
 
 FOLDER = "text_encoders"
 DEFAULT_ENCODER = "reco_toy_text_encoder.safetensors"
@@ -54,7 +55,13 @@ class ReCoToyTextEncode(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, encoder_name: str | None = None) -> bool | str:
+        """ComfyUI 0.3.75 does not check that a V3 combo value is one of its choices; this does."""
+        return widget_problem(cls, encoder_name=encoder_name) or True
+
+    @classmethod
     def execute(cls, encoder_name: str, text: str) -> io.NodeOutput:
+        check_inputs(cls, locals())
         path = folder_paths.get_full_path_or_raise(FOLDER, encoder_name)
         try:
             encoder = _load(path, os.stat(path).st_mtime)

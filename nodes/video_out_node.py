@@ -17,6 +17,7 @@ from comfy_api.latest import Input, Types, io
 from ..reco_core.canvas import resize_frames
 from ..reco_core.footage import even_size, pad_to_even
 from ..reco_core.video_io import Audio, write_video
+from .input_checks import check_inputs, widget_problem
 
 log = logging.getLogger(__name__)
 MP4, H264, AUTO = "mp4", "h264", "auto"
@@ -85,8 +86,14 @@ class ReCoCreateVideo(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, fps: float | None = None) -> bool | str:
+        """ComfyUI's range check lets "nan" through; a frame rate must be a finite number."""
+        return widget_problem(cls, fps=fps) or True
+
+    @classmethod
     def execute(cls, images: torch.Tensor, fps: float, width: int, height: int, audio: dict | None = None
                 ) -> io.NodeOutput:
+        check_inputs(cls, locals())
         size = (width or images.shape[2], height or images.shape[1])
         if even_size(*size) != size:
             log.warning("ReCoCreateVideo: %dx%d has an odd side; the H.264 file is %dx%d (edge repeated).",

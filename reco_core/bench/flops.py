@@ -9,12 +9,14 @@ from __future__ import annotations
 
 FULL_CANVAS_TOKENS = 21 * 30 * 104
 TEXT_TOKENS = 512
+# Linear layers of a self-attention: q, k, v and o.
+SELF_ATTENTION_PROJECTIONS = 4
 
 
 def forward_flops(tokens: int = FULL_CANVAS_TOKENS, dim: int = 1536, ffn_dim: int = 8960, blocks: int = 30 + 15,
                   text_tokens: int = TEXT_TOKENS) -> float:
     """FLOPs of one transformer call (all blocks, VACE blocks included; embeddings and head are negligible)."""
-    self_projections = 4 * 2 * tokens * dim * dim  # q, k, v, o
+    self_projections = SELF_ATTENTION_PROJECTIONS * 2 * tokens * dim * dim
     cross_projections = 2 * 2 * tokens * dim * dim + 2 * 2 * text_tokens * dim * dim  # q, o on tokens; k, v on text
     feed_forward = 2 * 2 * tokens * dim * ffn_dim
     self_attention = 2 * 2 * tokens * tokens * dim  # scores and the weighted sum

@@ -24,6 +24,8 @@ WAN_VACE_1_3B = dict(
 """diffusers arguments of Wan2.1-VACE-1.3B: dim 1536, 30 DiT blocks, 15 VACE blocks, 2.15 B parameters."""
 
 _STORED = {torch.float16: "F16", torch.bfloat16: "BF16", torch.float32: "F32"}
+# safetensors aligns the tensor data that follows the JSON header to 8 bytes.
+SAFETENSORS_ALIGNMENT = 8
 
 
 def wan_vace_config(layers: int = 30, vace_every: int = 2) -> dict:
@@ -45,7 +47,7 @@ def write_zero_wan_vace(path: str | os.PathLike[str], config: dict, dtype: torch
         header[name] = {"dtype": _STORED[dtype], "shape": list(shape), "data_offsets": [offset, offset + size]}
         offset += size
     encoded = json.dumps(header).encode()
-    encoded += b" " * (-len(encoded) % 8)  # the format aligns the data to 8 bytes
+    encoded += b" " * (-len(encoded) % SAFETENSORS_ALIGNMENT)
     with open(path, "wb") as handle:
         handle.write(struct.pack("<Q", len(encoded)) + encoded)
         handle.truncate(8 + len(encoded) + offset)

@@ -19,9 +19,13 @@ from harness.tiny_dataset import FRAMES, SIZE
 
 TARGET = "target"
 OMIT = object()  # the input is left out of the prompt
-LINK_TYPES = ("IMAGE", "MASK", "LATENT", "VAE", "MODEL", "CONDITIONING", "CLIP", "RECO_CANVAS")
+LINK_TYPES = ("IMAGE", "MASK", "LATENT", "VAE", "MODEL", "CONDITIONING", "CLIP", "RECO_CANVAS", "AUDIO")
 # Inputs that hold free text: any valid Unicode text is a valid value for them (the node must just run).
 FREE_TEXT = ("text", "caption")
+# Text inputs of a closed vocabulary: (node, input). Every hostile text there must be refused, naming the input.
+CLOSED_VOCABULARY = (("ReCoToyTextEncode", "text"),)
+# The toy text encoder the shipped toy model installs into every test server (tests/harness/toy_assets.py).
+TOY_TEXT_ENCODER = "reco_toy_text_encoder.safetensors"
 # STRING inputs naming a file the node creates: there a Unicode name is valid and must run. ReCoTrainLoRA's
 # output_name gets no such case because a valid name starts a real training run; filename_prefix covers it.
 CREATED_NAMES = ("filename_prefix",)
@@ -86,6 +90,17 @@ def base_graphs(tiny_models, video: str, dataset: str) -> dict[str, dict]:
         "ReCoLoadConditioning": {TARGET: {"class_type": "ReCoLoadConditioning", "inputs": {
             "file": tiny_models.positive.name}}, "save": {"class_type": "ReCoSaveConditioning", "inputs": {
                 "conditioning": [TARGET, 0], "filename_prefix": "fuzz/reloaded", "text": ""}}},
+        "ReCoLoadVideo": {TARGET: {"class_type": "ReCoLoadVideo", "inputs": {
+            "file": video, "start_frame": 0, "frame_cap": FRAMES, "cover_width": SIZE, "cover_height": SIZE}},
+            "show": {"class_type": "PreviewImage", "inputs": {"images": [TARGET, 0]}}},
+        "ReCoCreateVideo": {TARGET: {"class_type": "ReCoCreateVideo", "inputs": {
+            "images": ["parts", 0], "fps": 16.0, "width": 0, "height": 0}},
+            "save": {"class_type": "SaveVideo", "inputs": {
+                "video": [TARGET, 0], "filename_prefix": "fuzz/video", "format": "mp4", "codec": "h264"}}},
+        "ReCoToyTextEncode": {TARGET: {"class_type": "ReCoToyTextEncode", "inputs": {
+            "encoder_name": TOY_TEXT_ENCODER, "text": "Remove the red circle."}},
+            "save": {"class_type": "ReCoSaveConditioning", "inputs": {
+                "conditioning": [TARGET, 0], "filename_prefix": "fuzz/toy_text", "text": ""}}},
     }
     return {node: {**loaders, **canvas, **graph} for node, graph in graphs_by_node.items()}
 
@@ -129,7 +144,8 @@ def limit_values(kind: str, options: dict) -> list[tuple[str, object]]:
     return values
 
 
-def bad_values(name: str, kind: str, options: dict, optional: bool, outside: Path) -> list[tuple[str, object, bool]]:
+def bad_values(node: str, name: str, kind: str, options: dict, optional: bool,
+               outside: Path) -> list[tuple[str, object, bool]]:
     """(label, value, valid) for one input: wrong types, out-of-range and non-finite numbers, hostile names."""
     broken_link = ("list that is not a link", [1, 2, 3], False)
     missing = [] if optional else [("omitted", OMIT, False)]
@@ -140,6 +156,9 @@ def bad_values(name: str, kind: str, options: dict, optional: bool, outside: Pat
                 ("link of the wrong type", wrong_source, False), broken_link, *nulls, *missing]
     if kind == "BOOLEAN":
         return [broken_link, *missing]
+    if kind == "STRING" and (node, name) in CLOSED_VOCABULARY:
+        return [(label, value, False) for label, value in hostile_names(outside)] + [("empty", "", False),
+                                                                                      broken_link]
     if kind == "STRING" and name in FREE_TEXT:
         return [(label, value, label != "lone surrogate") for label, value in hostile_names(outside)] + [broken_link]
     huge = [(label, value, options.get("min", -math.inf) <= value <= options.get("max", math.inf))
@@ -180,7 +199,7 @@ def input_cases(object_info: dict, bases: dict[str, dict], outside: Path) -> lis
         for category in ("required", "optional"):
             for name, spec in info["input"].get(category, {}).items():
                 kind, options = spec[0], spec[1] if len(spec) > 1 else {}
-                for label, value, valid in bad_values(name, kind, options, category == "optional", outside):
+                for label, value, valid in bad_values(node, name, kind, options, category == "optional", outside):
                     cases.append(Case(node, name, label, with_input(base, name, value), runs=valid))
     return cases
 

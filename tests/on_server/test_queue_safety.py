@@ -3,6 +3,7 @@ absolute path, or through a symlink that leads out) is refused with a message, a
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -50,7 +51,8 @@ def test_saves_never_overwrite_and_never_leave_the_output_folder(comfy_server, t
         names += result.outputs("save")["text"]
     assert len(set(names)) == 2, names  # the same graph twice: two files, nothing overwritten
     graph["save"]["inputs"]["filename_prefix"] = "../../escaped/conditioning"
-    result = comfy_server.run(graph)
-    assert result.status == "execution_error"
+    with pytest.raises(PromptRejected) as rejected:  # refused before anything runs
+        comfy_server.run(graph)
+    assert "filename_prefix" in json.dumps(rejected.value.node_errors)
     assert not (comfy_server.base / "escaped").exists()
     assert comfy_server.is_alive()

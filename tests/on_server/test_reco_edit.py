@@ -78,8 +78,17 @@ def test_interrupt_stops_reco_sampler_within_a_step(comfy_server, tiny_models, s
 
 
 def test_region_mask_constraints_run_end_to_end(comfy_server, tiny_models, source_video):
-    """A source-aligned MASK drives both constraint kinds through the real graph, and changes the result."""
-    mask = {"mask": {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 56, "height": 40}}}
+    """A source-aligned MASK drives both constraint kinds through the real graph, and changes the result.
+
+    The mask covers the left half of the 56x40 source: VideoGrain's lambda scales with 1 - region size, so a
+    whole-frame region would (rightly) leave videograin without effect.
+    """
+    mask = {
+        "empty": {"class_type": "SolidMask", "inputs": {"value": 0.0, "width": 56, "height": 40}},
+        "left": {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 28, "height": 40}},
+        "mask": {"class_type": "MaskComposite", "inputs": {
+            "destination": ["empty", 0], "source": ["left", 0], "x": 0, "y": 0, "operation": "add"}},
+    }
     latents = {}
     for kind in ("off", "block", "videograin"):
         overrides = {} if kind == "off" else {"region_mode": "mask", "region_mask": ["mask", 0],
