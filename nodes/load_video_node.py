@@ -22,9 +22,10 @@ log = logging.getLogger(__name__)
 
 
 def video_files() -> list[str]:
+    """The combo's choices: videos in input/, and stills, which are edited as one-frame clips."""
     folder = folder_paths.get_input_directory()
     files = [name for name in os.listdir(folder) if os.path.isfile(os.path.join(folder, name))]
-    return sorted(folder_paths.filter_files_content_types(files, ["video"]))
+    return sorted(folder_paths.filter_files_content_types(files, ["video", "image"]))
 
 
 class ReCoLoadVideo(io.ComfyNode):
