@@ -12,6 +12,9 @@ Stages, in order (each reads what the earlier ones wrote, so a later stage can b
   eval     headless edits of the test split (base without LoRA, with LoRA) scored with the toy metrics, beside the
            VAE round trip of the true target (the best any decoded output can score)
   demo     the demo clip                                -> assets/toy/demo_source.mp4
+  inference  the shipped LoRA with the region constraint off / auto / true mask, block and videograin
+  ablation   LoRAs with L_ic only / + L_latent / + L_attn / + both at equal budget, per seed (--seeds), scored;
+             the table over every seed scored so far goes to work/ablation/table.md
 `dit`, `decoder` and `data` depend only on the VAE's encoder, so on a machine with spare cores they may run as three
 processes side by side (`--stages dit`, `--stages decoder`, `--stages data`): the files come out the same.
 """
@@ -32,18 +35,33 @@ if str(REPO) not in sys.path:
 
 import torch  # noqa: E402
 
+from reco_core.attention.constraint import ConstraintSettings  # noqa: E402
+
 from reco_core.toy.dit_training import DIT_FILE, DitTrainSettings, train_dit  # noqa: E402
 from reco_core.toy.text_encoder import TEXT_ENCODER_FILE, ToyTextEncoder  # noqa: E402
-from reco_core.toy.vae_training import VAE_FILE, VaeTrainSettings, refine_decoder, train_vae  # noqa: E402
+from reco_core.toy.vae_training import VAE_FILE, VaePhase, refine_decoder, train_vae  # noqa: E402
 from reco_core.toy.world import vocabulary  # noqa: E402
 
-STAGES = ("text", "vae", "dit", "decoder", "data", "lora", "eval", "demo")
+STAGES = ("text", "vae", "dit", "decoder", "data", "lora", "eval", "demo", "inference", "ablation")
 LORA_FILE = "reco_toy_lora.safetensors"
 DEMO_FILE = "demo_source.mp4"
 TRAIN_ROWS = 96
 TEST_ROWS = 24
 # The toy's sampling defaults (measured in docs/RESULTS.md); the LoRA trains at the same shift as the base.
 TOY_STEPS, TOY_CFG, TOY_SHIFT = 20, 1.0, 3.0
+# The ablation: LoRAs at equal budget (steps, data, seeds) that differ only in their region losses' weights.
+ABLATION_SEEDS = (0, 1, 2)
+ABLATION_STEPS = 200
+ABLATION_LOSSES = {"L_ic only": (0.0, 0.0), "+ L_latent": (1e-3, 0.0), "+ L_attn": (0.0, 1e-3), "+ both": (1e-3, 1e-3)}
+# Region constraint at inference on the shipped LoRA ("mask" uses each clip's true edit mask).
+INFERENCE_MODES = {
+    "region off": ConstraintSettings(),
+    "auto, block": ConstraintSettings(mode="auto"),
+    "auto, videograin": ConstraintSettings(mode="auto", kind="videograin"),
+    "true mask, block": ConstraintSettings(mode="mask"),
+    "true mask, videograin": ConstraintSettings(mode="mask", kind="videograin"),
+}
+DECODER_PHASE = VaePhase(steps=600, batch=2, frames=9, learning_rate=5e-4, latent_noise=0.1)
 LORA_SETTINGS = dict(rank=32, learning_rate=1e-3, steps=400, grad_accumulation=2, mixed_precision="fp32",
                      gradient_checkpointing=False, seed=0, shift=TOY_SHIFT, checkpoint_every=0, log_every=25)
 
@@ -57,7 +75,7 @@ def stage_text(work: Path, assets: Path) -> None:
 
 
 def stage_vae(work: Path, assets: Path) -> None:
-    report = train_vae(work, VaeTrainSettings(steps=600, crop=40), log=say)
+    report = train_vae(work, log=say)
     (work / "vae_report.json").write_text(json.dumps({**report.__dict__, "path": str(report.path)}, indent=1))
 
 
@@ -73,7 +91,7 @@ def stage_decoder(work: Path, assets: Path) -> None:
     refined = work / "decoder" / VAE_FILE
     refined.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(work / VAE_FILE, refined)
-    report = refine_decoder(refined, VaeTrainSettings(crop=32, frames=9), steps=400, learning_rate=1e-3, log=say)
+    report = refine_decoder(refined, DECODER_PHASE, log=say)
     shutil.copyfile(refined, assets / VAE_FILE)
     (work / "decoder_report.json").write_text(json.dumps({**report.__dict__, "path": str(report.path)}, indent=1))
 
@@ -134,8 +152,12 @@ def stage_lora(work: Path, assets: Path) -> None:
 
 
 def edit_split(folder: Path, transformer_file: Path, vae_file: Path, lora_file: Path | None, out: Path,
-               steps: int = TOY_STEPS, cfg: float = TOY_CFG, shift: float = TOY_SHIFT) -> Path:
-    """Edit every clip of a toy split headless; writes `<clip_id>.mp4` per clip, as the metrics expect."""
+               constraint: ConstraintSettings = ConstraintSettings(), steps: int = TOY_STEPS, cfg: float = TOY_CFG,
+               shift: float = TOY_SHIFT) -> Path:
+    """Edit every clip of a toy split headless; writes `<clip_id>.mp4` per clip, as the metrics expect.
+
+    In region mode "mask" each clip is constrained by its own TRUE edit mask (the manifest's mask video).
+    """
     from reco_core.canvas import CanvasSpec
     from reco_core.pipeline import ReCoPipeline, SamplingSettings
     from reco_core.text_embeddings import load_text_embeddings
@@ -154,8 +176,10 @@ def edit_split(folder: Path, transformer_file: Path, vae_file: Path, lora_file: 
     for row in rows:
         source, _ = read_video(folder / row["src_video"])
         prompt = load_text_embeddings(folder / row["prompt_embeds"]).embeds
+        mask = read_video(folder / row["mask_video"])[0][..., 0] > 0.5 if constraint.mode == "mask" else None
         result = pipeline.edit(source, prompt, negative, CanvasSpec(row["size"], row["size"], row["frames"]),
-                               SamplingSettings(steps=steps, cfg=cfg, shift=shift, seed=0))
+                               SamplingSettings(steps=steps, cfg=cfg, shift=shift, seed=0), constraint=constraint,
+                               region_mask=mask)
         write_video(out / f"{row['clip_id']}.mp4", result.edited, 16.0)
     return out
 
@@ -188,6 +212,72 @@ def stage_eval(work: Path, assets: Path) -> None:
     say(format_table(result))
 
 
+def stage_inference(work: Path, assets: Path) -> None:
+    from reco_core.toy.metrics import evaluate, format_table
+
+    test, vae = work / "test", assets / VAE_FILE
+    predictions = {label: edit_split(test, assets / DIT_FILE, vae, assets / LORA_FILE,
+                                     work / "pred" / "inference" / _slug(label), constraint=constraint)
+                   for label, constraint in INFERENCE_MODES.items()}
+    result = evaluate(test, predictions)
+    (work / "inference.json").write_text(json.dumps(result, indent=1, default=str))
+    say(format_table(result))
+
+
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in label).strip("_")
+
+
+def stage_ablation(work: Path, assets: Path, seeds: tuple[int, ...] = ABLATION_SEEDS) -> None:
+    """Each (losses, seed) LoRA trained and scored once; files already there are reused, so runs can resume."""
+    from reco_core.toy.metrics import evaluate
+
+    test, vae = work / "test", assets / VAE_FILE
+    for seed in seeds:
+        for label, (lambda_latent, lambda_attn) in ABLATION_LOSSES.items():
+            name = f"{_slug(label)}-s{seed}"
+            scores = work / "ablation" / f"{name}.json"
+            if scores.is_file():
+                continue
+            lora = work / "ablation" / f"{name}.safetensors"
+            if not lora.is_file():
+                config = _lora_config(work, assets, lora, steps=ABLATION_STEPS, seed=seed,
+                                      lambda_latent=lambda_latent, lambda_attn=lambda_attn)
+                subprocess.run([sys.executable, "-m", "reco_core", "train", str(config)], check=True, cwd=REPO)
+            pred = edit_split(test, assets / DIT_FILE, vae, lora, work / "pred" / "ablation" / name)
+            result = evaluate(test, {label: pred})
+            scores.write_text(json.dumps({"losses": label, "seed": seed, "summary": result["summary"][label]},
+                                         indent=1, default=str))
+            say(f"ablation {name}: {json.dumps(result['summary'][label]['overall'], default=str)}")
+    table = ablation_table(work / "ablation")
+    (work / "ablation" / "table.md").write_text(table)
+    say(table)
+
+
+ABLATION_COLUMNS = ("target_psnr", "background_psnr", "iou", "frame_psnr")
+
+
+def ablation_table(folder: Path) -> str:
+    """Markdown: per loss set, each column's mean +- std over the seeds scored (overall, all test clips)."""
+    import statistics
+
+    runs: dict[str, list[dict]] = {}
+    for path in sorted(folder.glob("*.json")):
+        record = json.loads(path.read_text())
+        runs.setdefault(record["losses"], []).append(record)
+    lines = ["| losses | seeds | " + " | ".join(ABLATION_COLUMNS) + " |", "|---" * (len(ABLATION_COLUMNS) + 2) + "|"]
+    for label in ABLATION_LOSSES:
+        records = runs.get(label, [])
+        cells = []
+        for column in ABLATION_COLUMNS:
+            values = [record["summary"]["overall"][column] for record in records]
+            spread = statistics.stdev(values) if len(values) > 1 else 0.0
+            cells.append(f"{statistics.mean(values):.2f} +- {spread:.2f}" if values else "n/a")
+        seeds = ",".join(str(record["seed"]) for record in records)
+        lines.append(f"| {label} | {seeds or '-'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def stage_demo(work: Path, assets: Path) -> None:
     from reco_core.toy.demo import demo_clip
     from reco_core.video_io import write_video
@@ -202,6 +292,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=REPO / "build" / "toy", help="intermediate files and results")
     parser.add_argument("--assets", type=Path, default=REPO / "assets" / "toy", help="where the shipped files go")
     parser.add_argument("--stages", default="all", help=f"comma-separated subset of {','.join(STAGES)}, or all")
+    parser.add_argument("--seeds", default=",".join(map(str, ABLATION_SEEDS)), help="the ablation stage's seeds")
     args = parser.parse_args()
     stages = STAGES if args.stages == "all" else tuple(args.stages.split(","))
     unknown = [stage for stage in stages if stage not in STAGES]
@@ -214,7 +305,8 @@ def main() -> int:
     for stage in stages:
         started = time.perf_counter()
         say(f"== {stage}")
-        globals()[f"stage_{stage}"](args.work.resolve(), args.assets.resolve())
+        options = {"seeds": tuple(int(seed) for seed in args.seeds.split(","))} if stage == "ablation" else {}
+        globals()[f"stage_{stage}"](args.work.resolve(), args.assets.resolve(), **options)
         timings[stage] = time.perf_counter() - started
         say(f"== {stage} took {timings[stage] / 60:.1f} min")
     say("timings (min): " + ", ".join(f"{stage} {seconds / 60:.1f}" for stage, seconds in timings.items()))

@@ -55,7 +55,7 @@ INPAINT_MARGIN = 8  # pixels added around an object's box
 class DitTrainSettings:
     scenes: int = 240  # world scenes (96 x 96 clips) encoded once
     inpaint_scenes: int = 96  # object clips encoded once more with a gray box over the object
-    steps: int = 600
+    steps: int = 800
     batch: int = 8
     learning_rate: float = 5e-4
     warmup: int = 50

@@ -1,13 +1,22 @@
 """Train the toy Wan 2.1 VAE on toy-world frames, so the toy models use the real VAE architecture and file layout.
 
 The VAE is diffusers' AutoencoderKLWan with a small ``base_dim`` (the real one has 96); saved in the original Wan 2.1
-key layout it loads in ComfyUI's native VAELoader. ComfyUI (and reco_core's pipeline) normalise Wan latents with the
-FIXED Wan 2.1 per-channel mean and std, which a freshly trained VAE knows nothing about; so the training loss holds
-the normalised latents of every batch at zero mean and unit variance per channel. Then the DiT sees unit-scale
-latents on both paths without any extra scaling that native ComfyUI would not apply.
+key layout it loads in ComfyUI's native VAELoader.
 
-The decoder is also trained on slightly noised latents: a DiT never lands exactly on the encoder's manifold, and a
-decoder that has only seen clean latents turns small latent errors into large pixel errors.
+Three facts shape the recipe:
+
+* **It collapses without an anchor.** Trained on reconstruction alone, this architecture first learns the mean
+  frame, and its RMS-normed encoder and decoder both go blind to their input (decode(encode(a)) equals
+  decode(encode(b)) to 100+ dB) for hundreds of CPU steps. So the first ``ANCHOR_CHANNELS`` normalised latent
+  channels are held to a low-resolution copy of the clip (the mean colour of each latent cell's pixels): the encoder
+  is informative from the first steps, and the decoder has an easy signal to start from. It also makes the latents
+  read like a small image, which helps the tiny DiT.
+* **Images first.** The causal VAE encodes frame 0 alone with the same weights it uses for later frames, so most
+  steps train on single frames (five times cheaper); a shorter video phase then trains the temporal layers.
+* **ComfyUI normalises Wan latents with the FIXED Wan 2.1 per-channel mean and std**, which a fresh VAE knows
+  nothing about; the loss holds the other normalised channels at zero mean and unit variance, so the DiT sees
+  unit-scale latents on both paths. The decoder also trains on slightly noised latents: a DiT never lands exactly on
+  the encoder's manifold.
 """
 
 from __future__ import annotations
@@ -19,25 +28,38 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from ..wan_latent import denormalize_latent, normalize_latent
+from ..wan_latent import TIME_STRIDE, VAE_STRIDE, denormalize_latent, normalize_latent
 from ..weights.checkpoint import save_safetensors
 from ..weights.wan_keys import vae_diffusers_to_original
 from .world import TASKS, make_clip
 
 VAE_FILE = "reco_toy_wan_2.1_vae.safetensors"
+ANCHOR_CHANNELS = 3  # normalised latent channels 0-2 carry the cell's mean RGB
+ANCHOR_SCALE = 2.5  # [-1, 1] cell means times this are about unit-variance, like the other channels
+BLIND_MARGIN_DB = 3.0  # a decoder whose outputs for two clips are this much closer than the clips is "blind"
+
+
+@dataclass(frozen=True)
+class VaePhase:
+    """One stretch of training: single frames (``frames=1``) or clips, random square crops of ``crop`` pixels."""
+
+    steps: int
+    batch: int
+    frames: int
+    learning_rate: float
+    latent_noise: float  # std of the noise added to normalised latents before decoding
 
 
 @dataclass(frozen=True)
 class VaeTrainSettings:
     base_dim: int = 16
-    steps: int = 700
-    batch: int = 4
-    crop: int = 48  # random square crops: the VAE is convolutional, so crops train it for any size
-    frames: int = 5  # one latent frame for frame 0, one for the next 4: exercises the temporal down/upsampling
-    learning_rate: float = 2e-3
-    latent_noise: float = 0.1  # std of the noise added to normalised latents before decoding
-    stats_weight: float = 0.1  # weight of the per-channel mean/variance penalty on normalised latents
+    crop: int = 48  # the VAE is convolutional, so crops train it for any size
+    images: VaePhase = VaePhase(steps=1500, batch=8, frames=1, learning_rate=1e-3, latent_noise=0.0)
+    videos: VaePhase = VaePhase(steps=300, batch=2, frames=9, learning_rate=5e-4, latent_noise=0.1)
+    anchor_weight: float = 1.0
+    stats_weight: float = 0.1  # per-channel mean/variance penalty on the non-anchor normalised channels
     clips: int = 240  # train-split clips rendered once; sources and targets both used
     seed: int = 0
 
@@ -50,6 +72,7 @@ class VaeReport:
     psnr_db: float  # reconstruction PSNR on held-out test clips at full size and length
     latent_mean: float  # mean and std of normalised latents on those clips (target: 0 and 1)
     latent_std: float
+    blind_gap_db: float  # PSNR(decode a, decode b) - PSNR(a, b) on two test clips; large = ignores its input
 
 
 def world_frames(split: str, count: int, frames: int = 9, size: int = 96, first: int = 0) -> torch.Tensor:
@@ -62,40 +85,81 @@ def world_frames(split: str, count: int, frames: int = 9, size: int = 96, first:
     return pixels.permute(0, 4, 1, 2, 3).contiguous()
 
 
-def _batch(pool: torch.Tensor, settings: VaeTrainSettings, generator: torch.Generator) -> torch.Tensor:
-    picks = torch.randint(0, pool.shape[0], (settings.batch,), generator=generator)
+def anchor_target(pixels: torch.Tensor) -> torch.Tensor:
+    """Each latent cell's mean colour, laid out like the latent: frame 0 alone, then groups of TIME_STRIDE frames."""
+    leading = pixels[:, :, :1].expand(-1, -1, TIME_STRIDE - 1, -1, -1)
+    padded = torch.cat((leading, pixels), dim=2)
+    return F.avg_pool3d(padded, (TIME_STRIDE, VAE_STRIDE, VAE_STRIDE)) * ANCHOR_SCALE
+
+
+def _batch(pool: torch.Tensor, phase: VaePhase, crop: int, generator: torch.Generator) -> torch.Tensor:
+    picks = torch.randint(0, pool.shape[0], (phase.batch,), generator=generator)
     out = []
     for pick in picks.tolist():
-        t0 = int(torch.randint(0, pool.shape[2] - settings.frames + 1, (), generator=generator))
-        y0, x0 = (int(v) for v in torch.randint(0, pool.shape[3] - settings.crop + 1, (2,), generator=generator))
-        out.append(pool[pick, :, t0:t0 + settings.frames, y0:y0 + settings.crop, x0:x0 + settings.crop])
+        t0 = int(torch.randint(0, pool.shape[2] - phase.frames + 1, (), generator=generator))
+        y0, x0 = (int(v) for v in torch.randint(0, pool.shape[3] - crop + 1, (2,), generator=generator))
+        out.append(pool[pick, :, t0:t0 + phase.frames, y0:y0 + crop, x0:x0 + crop])
     return torch.stack(out)
 
 
-def _loss(vae, pixels: torch.Tensor, settings: VaeTrainSettings, generator: torch.Generator) -> torch.Tensor:
-    """Reconstruction (MSE + L1) from noised latents, plus the normalised-latent statistics penalty."""
-    normalised = normalize_latent(vae.encode(pixels).latent_dist.mean)
-    channel_mean = normalised.mean(dim=(0, 2, 3, 4))
-    channel_var = normalised.var(dim=(0, 2, 3, 4))
-    stats = channel_mean.pow(2).mean() + (channel_var - 1).pow(2).mean()
-    noise = torch.randn(normalised.shape, generator=generator) * settings.latent_noise
-    decoded = vae.decode(denormalize_latent(normalised + noise)).sample
-    error = decoded - pixels
-    return error.pow(2).mean() + 0.2 * error.abs().mean() + settings.stats_weight * stats
+def _loss(vae, pixels: torch.Tensor, phase: VaePhase, settings: VaeTrainSettings, generator: torch.Generator,
+          train_encoder: bool) -> torch.Tensor:
+    """Reconstruction (MSE + L1) from noised latents; with the encoder trained, the anchor and statistics terms."""
+    with torch.set_grad_enabled(train_encoder):
+        normalised = normalize_latent(vae.encode(pixels).latent_dist.mean)
+    noise = torch.randn(normalised.shape, generator=generator) * phase.latent_noise
+    error = vae.decode(denormalize_latent(normalised + noise)).sample - pixels
+    loss = error.pow(2).mean() + 0.2 * error.abs().mean()
+    if train_encoder:
+        anchor = (normalised[:, :ANCHOR_CHANNELS] - anchor_target(pixels)).pow(2).mean()
+        free = normalised[:, ANCHOR_CHANNELS:]
+        stats = free.mean(dim=(0, 2, 3, 4)).pow(2).mean() + (free.var(dim=(0, 2, 3, 4)) - 1).pow(2).mean()
+        loss = loss + settings.anchor_weight * anchor + settings.stats_weight * stats
+    return loss
+
+
+def _train(vae, parameters: list[torch.nn.Parameter], pool: torch.Tensor, phase: VaePhase,
+           settings: VaeTrainSettings, generator: torch.Generator, name: str, log) -> None:
+    """One phase: AdamW with a one-cycle schedule, gradients clipped at 1."""
+    optimizer = torch.optim.AdamW(parameters, lr=phase.learning_rate, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, phase.learning_rate, total_steps=phase.steps,
+                                                   pct_start=0.05)
+    train_encoder = any(parameter.requires_grad for parameter in vae.encoder.parameters())
+    started, recent = time.perf_counter(), []
+    vae.train()
+    for step in range(1, phase.steps + 1):
+        loss = _loss(vae, _batch(pool, phase, settings.crop, generator), phase, settings, generator, train_encoder)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        recent = (recent + [loss.item()])[-25:]
+        if step % 25 == 0 or step == phase.steps:
+            log(f"{name} step {step}/{phase.steps} loss {sum(recent) / len(recent):.5f} "
+                f"({time.perf_counter() - started:.0f} s)")
+    vae.eval()
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of two [-1, 1] tensors, over [0, 1] pixels."""
+    return -10 * math.log10(max(((a - b) / 2).pow(2).mean().item(), 1e-20))
 
 
 @torch.no_grad()
-def evaluate_vae(vae, pixels: torch.Tensor) -> tuple[float, float, float]:
-    """(PSNR in dB over [0, 1] pixels, normalised latent mean, normalised latent std) for full-size clips."""
-    errors, latents = [], []
+def evaluate_vae(vae, pixels: torch.Tensor) -> tuple[float, float, float, float]:
+    """(PSNR in dB, normalised latent mean, std, blind gap in dB) on full-size clips (see VaeReport)."""
+    errors, latents, decoded = [], [], []
     for video in pixels.split(2):
         latent = vae.encode(video).latent_dist.mode()
         latents.append(normalize_latent(latent).flatten())
-        decoded = vae.decode(latent).sample.clamp(-1, 1)
-        errors.append(((decoded - video) / 2).pow(2).mean().item())
+        decoded.append(vae.decode(latent).sample.clamp(-1, 1))
+        errors.append(((decoded[-1] - video) / 2).pow(2).mean().item())
     normalised = torch.cat(latents)
     psnr = -10 * math.log10(sum(errors) / len(errors))
-    return psnr, float(normalised.mean()), float(normalised.std())
+    first, second = pixels[0:1], pixels[2:3]  # two different clips' sources
+    gap = _psnr(decoded[0][0:1], decoded[1][0:1]) - _psnr(first, second)
+    return psnr, float(normalised.mean()), float(normalised.std()), gap
 
 
 def save_vae(vae, path: Path) -> Path:
@@ -105,39 +169,37 @@ def save_vae(vae, path: Path) -> Path:
     return path
 
 
+def _finish(vae, path: Path, steps: int, seconds: float, log) -> VaeReport:
+    """Save, measure on held-out clips, and refuse a blind VAE: every later stage would be wasted on it."""
+    save_vae(vae, path)
+    psnr, latent_mean, latent_std, gap = evaluate_vae(vae.half().float(), world_frames("test", 8))
+    log(f"vae: held-out PSNR {psnr:.2f} dB, normalised latents mean {latent_mean:.3f} std {latent_std:.3f}, "
+        f"blind gap {gap:.1f} dB")
+    if gap > BLIND_MARGIN_DB:
+        raise RuntimeError(f"the toy VAE ignores its input (two test clips decode {gap:.1f} dB closer than they "
+                           f"are); train longer or lower the learning rate before building on it")
+    return VaeReport(path, steps, seconds, psnr, latent_mean, latent_std, gap)
+
+
 def train_vae(folder: Path, settings: VaeTrainSettings = VaeTrainSettings(), log=print) -> VaeReport:
-    """Train from a fixed seed and write ``folder / VAE_FILE``; returns what it measured on held-out clips."""
+    """Train from a fixed seed (images, then clips) and write ``folder / VAE_FILE``; returns held-out figures."""
     from diffusers import AutoencoderKLWan
 
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     vae = AutoencoderKLWan(base_dim=settings.base_dim)
     pool = world_frames("train", settings.clips)
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=settings.learning_rate, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.learning_rate, total_steps=settings.steps,
-                                                   pct_start=0.05)
     started = time.perf_counter()
-    vae.train()
-    for step in range(1, settings.steps + 1):
-        loss = _loss(vae, _batch(pool, settings, generator), settings, generator)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        if step % 25 == 0 or step == settings.steps:
-            log(f"vae step {step}/{settings.steps} loss {loss.item():.5f} ({time.perf_counter() - started:.0f} s)")
-    seconds = time.perf_counter() - started
-    vae.eval()
+    parameters = list(vae.parameters())
+    _train(vae, parameters, pool, settings.images, settings, generator, "vae images", log)
+    _train(vae, parameters, pool, settings.videos, settings, generator, "vae clips", log)
     Path(folder).mkdir(parents=True, exist_ok=True)
-    path = save_vae(vae, Path(folder) / VAE_FILE)
-    psnr, latent_mean, latent_std = evaluate_vae(vae.half().float(), world_frames("test", 8))
-    log(f"vae: held-out PSNR {psnr:.2f} dB, normalised latents mean {latent_mean:.3f} std {latent_std:.3f}")
-    return VaeReport(path, settings.steps, seconds, psnr, latent_mean, latent_std)
+    return _finish(vae, Path(folder) / VAE_FILE, settings.images.steps + settings.videos.steps,
+                   time.perf_counter() - started, log)
 
 
-def refine_decoder(path: Path, settings: VaeTrainSettings = VaeTrainSettings(), steps: int = 600,
-                   learning_rate: float = 5e-4, log=print) -> VaeReport:
+def refine_decoder(path: Path, phase: VaePhase, settings: VaeTrainSettings = VaeTrainSettings(),
+                   log=print) -> VaeReport:
     """Train only the decoder of the VAE at ``path`` further (encoder frozen) and write it back in place.
 
     The DiT and the LoRA data depend only on the encoder, so this stage can run beside them: the latents they were
@@ -149,28 +211,7 @@ def refine_decoder(path: Path, settings: VaeTrainSettings = VaeTrainSettings(), 
     vae = load_vae(path)
     vae.encoder.requires_grad_(False)
     vae.quant_conv.requires_grad_(False)
-    trained = [p for p in vae.parameters() if p.requires_grad]
-    pool = world_frames("train", settings.clips)
-    optimizer = torch.optim.AdamW(trained, lr=learning_rate, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, learning_rate, total_steps=steps, pct_start=0.05)
     started = time.perf_counter()
-    for step in range(1, steps + 1):
-        pixels = _batch(pool, settings, generator)
-        with torch.no_grad():
-            normalised = normalize_latent(vae.encode(pixels).latent_dist.mean)
-        noise = torch.randn(normalised.shape, generator=generator) * settings.latent_noise
-        error = vae.decode(denormalize_latent(normalised + noise)).sample - pixels
-        loss = error.pow(2).mean() + 0.2 * error.abs().mean()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trained, 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        if step % 25 == 0 or step == steps:
-            log(f"decoder step {step}/{steps} loss {loss.item():.5f} ({time.perf_counter() - started:.0f} s)")
-    seconds = time.perf_counter() - started
-    vae.eval()
-    save_vae(vae, path)
-    psnr, latent_mean, latent_std = evaluate_vae(vae.half().float(), world_frames("test", 8))
-    log(f"decoder refined: held-out PSNR {psnr:.2f} dB")
-    return VaeReport(path, steps, seconds, psnr, latent_mean, latent_std)
+    _train(vae, [p for p in vae.parameters() if p.requires_grad], world_frames("train", settings.clips), phase,
+           settings, generator, "decoder", log)
+    return _finish(vae, path, phase.steps, time.perf_counter() - started, log)

@@ -8,7 +8,7 @@ import torch
 
 from reco_core.toy.dit_training import KINDS, LatentPool, compose_sample, new_transformer, save_transformer
 from reco_core.toy.text_encoder import MAX_WORDS, ToyTextEncoder
-from reco_core.toy.vae_training import save_vae
+from reco_core.toy.vae_training import ANCHOR_SCALE, BLIND_MARGIN_DB, anchor_target, evaluate_vae, save_vae, world_frames
 from reco_core.toy.world import make_clip, vocabulary
 from reco_core.vace_context import fold_mask
 from reco_core.wan_models import load_transformer, load_vae
@@ -72,6 +72,31 @@ def test_toy_vae_file_is_read_back_in_the_original_layout(tmp_path, single_torch
 
     for (name, ours), theirs in zip(vae.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(ours.half().float(), theirs), name
+
+
+def test_anchor_target_is_each_latent_cells_mean_colour_in_the_latents_layout(single_torch_thread):
+    from diffusers import AutoencoderKLWan
+
+    pixels = torch.zeros(1, 3, 9, 16, 24)
+    pixels[:, 0, 0] = 1.0  # red in frame 0 only: it belongs to latent frame 0 alone
+    pixels[:, 1, 5:9, :8, :8] = -1.0  # green dark in the top-left cell of frames 5-8: latent frame 2, cell (0, 0)
+    anchor = anchor_target(pixels)
+    latent = AutoencoderKLWan(base_dim=16).encode(pixels).latent_dist.mean
+
+    assert anchor.shape == (1, 3) + latent.shape[2:]
+    assert torch.allclose(anchor[0, 0, 0], torch.full((2, 3), ANCHOR_SCALE)) and not anchor[0, 0, 1:].any()
+    assert anchor[0, 1, 2, 0, 0] == -ANCHOR_SCALE and not anchor[0, 1, 2].flatten()[1:].any()
+
+
+def test_a_decoder_that_ignores_its_latents_fails_the_blindness_gate(single_torch_thread):
+    """The gate train_vae applies: with conv_out's weights zeroed every latent decodes to one frame (its bias)."""
+    from diffusers import AutoencoderKLWan
+
+    vae = AutoencoderKLWan(base_dim=16).eval()
+    with torch.no_grad():
+        vae.decoder.conv_out.weight.zero_()
+
+    assert evaluate_vae(vae, world_frames("test", 2, frames=1, size=32))[3] > BLIND_MARGIN_DB
 
 
 @pytest.fixture
