@@ -189,15 +189,24 @@ def save_transformer(transformer, path: Path) -> Path:
 
 
 def train_dit(folder: Path, vae, text_encoder: ToyTextEncoder, settings: DitTrainSettings = DitTrainSettings(),
-              log=print) -> DitReport:
-    """Encode the latent pool, train the DiT from a fixed seed on canvases composed from it; writes DIT_FILE."""
+              log=print, resume: Path | None = None) -> DitReport:
+    """Encode the latent pool, train the DiT from a fixed seed on canvases composed from it; writes DIT_FILE.
+
+    With ``resume`` (a DIT_FILE written earlier), training continues from those weights with a fresh optimizer: the
+    build runs the DiT in stages, so a longer schedule does not throw away the steps already paid for.
+    """
     rng = np.random.default_rng(settings.seed)
     started = time.perf_counter()
     pool = encode_pool(vae.eval(), settings)
     encode_seconds = time.perf_counter() - started
     log(f"dit data: {settings.scenes} scenes, {settings.inpaint_scenes} inpaint clips ({encode_seconds:.0f} s)")
 
-    transformer = new_transformer(settings.seed).train()
+    if resume is None:
+        transformer = new_transformer(settings.seed).train()
+    else:
+        from ..wan_models import load_transformer
+
+        transformer = load_transformer(resume).float().train()
     optimizer = torch.optim.AdamW(transformer.parameters(), lr=settings.learning_rate, weight_decay=0.01)
     warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / settings.warmup))
     sigmas = sigma_table(settings.shift).float()
