@@ -25,6 +25,7 @@ import torch
 from comfy_api.latest import io
 
 from .canvas_type import LATENT_KEY, CanvasLayout
+from .region_instructions_type import RegionInstructions
 
 WIDGET_KINDS = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
 # Combo lists longer than this (file lists) are summarized in messages instead of spelled out.
@@ -228,6 +229,7 @@ _LINKED_CHECKS: dict[str, Callable[[object], str | None]] = {
     "MODEL": _instance_check(comfy.model_patcher.ModelPatcher, "a MODEL (UNETLoader)"),
     "RECO_CANVAS": _instance_check(CanvasLayout, "the canvas output of ReCoCanvas"),
     "AUDIO": _audio_problem,
+    "RECO_REGIONS": _instance_check(RegionInstructions, "the regions output of ReCoRegionInstructions"),
 }
 
 

@@ -25,7 +25,9 @@ from .canvas_type import LATENT_KEY, CanvasLayout
 from .input_checks import about_input, check_inputs, widget_problem
 from .live_region_map import LiveRegionMap
 from .model_checks import require_vace_conditioning, require_vace_model, require_video_latent
+from .multi_edit import install_multi_edit
 from .region_hook import attention_override
+from .region_instructions_type import RegionInstructionsInfo
 
 
 class ReCoSampler(io.ComfyNode):
@@ -79,6 +81,10 @@ class ReCoSampler(io.ComfyNode):
                 io.Mask.Input("region_mask", optional=True,
                               tooltip="region_mode mask: the edit region, aligned with the source frames "
                               "(one per frame, or one for all)."),
+                RegionInstructionsInfo.Input("region_instructions", optional=True,
+                                             tooltip="Several edits at once (ReCoRegionInstructions): each region's "
+                                             "edited pixels follow their own instruction and are kept from the "
+                                             "other regions' source objects; region_mode must be off."),
             ],
             outputs=[
                 io.Latent.Output(display_name="latent", tooltip="The sampled canvas, ready for VAEDecode "
@@ -113,7 +119,7 @@ class ReCoSampler(io.ComfyNode):
                 scheduler: str, shift: float, denoise: float, region_mode: str, constraint_strength: float,
                 constraint_start: float, constraint_end: float, auto_steps: int, auto_threshold: float,
                 constraint_type: str = "block",
-                region_mask=None) -> io.NodeOutput:
+                region_mask=None, region_instructions=None) -> io.NodeOutput:
         check_inputs(cls, locals())
         require_video_latent(latent)
         require_vace_model(model)
@@ -140,12 +146,19 @@ class ReCoSampler(io.ComfyNode):
             options["optimized_attention_override"] = attention_override(
                 constraint, options.get("optimized_attention_override"))
 
+        multi = None
+        if region_instructions is not None:
+            positive, multi = install_multi_edit(patched, region_instructions, positive, layout, samples.shape, steps,
+                                                 settings)
+
         preview = latent_preview.prepare_callback(patched, steps)
         live_map = LiveRegionMap(cls.hidden.unique_id if cls.hidden else None)
 
         def on_step(step: int, x0: torch.Tensor, x: torch.Tensor, total: int) -> None:
             comfy.model_management.throw_exception_if_processing_interrupted()
             live_map(step, total, constraint.observe(step, x0))
+            if multi is not None:
+                multi.step = step + 1
             preview(step, x0, x, total)
 
         samples = comfy.sample.fix_empty_latent_channels(patched, samples)

@@ -245,6 +245,53 @@ SPECS = (
 )
 
 
+# Several edits at once: two (mask, instruction) pairs on top of the canvas instruction.
+MULTI_INSTRUCTION = "Replace the mallard duck with a white swan and make the water golden."
+REGION_EDITS = (("region_duck.png", "Replace the mallard duck with a majestic white swan."),
+                ("region_water.png", "Make the water golden, lit by the setting sun."))
+REGIONS = 30
+REGION_MASKS = (31, 32)
+REGION_TEXTS = (33, 34)
+REGIONS_NOTE = 35
+
+REGIONS_TEXT = """*ReCo Region Instructions*: one instruction per region. Each mask (white = the region, drawn on the \
+source video's size; load it with *Load Image (as Mask)*, or paint it in the mask editor) gets its own instruction, \
+and *ReCo Sampler* edits all regions in one pass: a region's pixels attend only to their own instruction and are kept \
+from the other regions' source objects. The rest of the canvas follows the green instruction, which can describe the \
+whole change. Regions must not overlap. Up to four pairs.
+"""
+
+
+def multi_edit_workflow(name: str) -> Workflow:
+    """The edit graph with two regions, each with its own instruction, bound in ReCoSampler."""
+    nodes: list[Node | Note] = []
+    for item in reco_workflow(name, "edit", EDIT_LORA).nodes:
+        if item.id == POSITIVE:
+            item = replace(item, inputs={**item.inputs, "text": MULTI_INSTRUCTION})
+        elif item.id == SAMPLER:
+            item = replace(item, column=4, inputs={**item.inputs, "region_instructions": Link(REGIONS, 0)})
+        elif item.id == SAMPLER_NOTE:
+            item = replace(item, column=4)
+        elif item.column >= 4:
+            item = replace(item, column=item.column + 1)
+        nodes.append(item)
+    pairs: dict[str, object] = {}
+    for index, (mask_id, text_id, (mask_file, text)) in enumerate(zip(REGION_MASKS, REGION_TEXTS, REGION_EDITS), 1):
+        nodes += [
+            Node(mask_id, "LoadImageMask", 2, {"image": mask_file, "channel": "red"}, title=f"Region {index} mask",
+                 size=(NODE_WIDTH, 320)),
+            Node(text_id, "CLIPTextEncode", 2, {"text": text, "clip": Link(CLIP, 0)}, title=f"Region {index} "
+                 "instruction", size=(420, 130), colors=POSITIVE_COLORS),
+        ]
+        pairs.update({f"mask_{index}": Link(mask_id, 0), f"instruction_{index}": Link(text_id, 0)})
+    nodes += [Node(REGIONS, "ReCoRegionInstructions", 3, pairs),
+              Note(REGIONS_NOTE, 3, "Several edits at once", REGIONS_TEXT, (NODE_WIDTH + 40, 230))]
+    return Workflow(name, tuple(nodes))
+
+
+SPECS = (*SPECS, multi_edit_workflow("reco_multi_edit"))
+
+
 # --- Writing the files -----------------------------------------------------------------------------------------------
 
 def build(object_info: dict) -> dict[str, tuple[dict, dict]]:

@@ -16,10 +16,12 @@ from pathlib import Path
 
 from harness import graphs
 from harness.tiny_dataset import FRAMES, SIZE
+from harness.sample_video import HEIGHT as VIDEO_HEIGHT, WIDTH as VIDEO_WIDTH
 
 TARGET = "target"
 OMIT = object()  # the input is left out of the prompt
-LINK_TYPES = ("IMAGE", "MASK", "LATENT", "VAE", "MODEL", "CONDITIONING", "CLIP", "RECO_CANVAS", "AUDIO")
+LINK_TYPES = ("IMAGE", "MASK", "LATENT", "VAE", "MODEL", "CONDITIONING", "CLIP", "RECO_CANVAS", "AUDIO",
+              "RECO_REGIONS")
 # Inputs that hold free text: any valid Unicode text is a valid value for them (the node must just run).
 FREE_TEXT = ("text", "caption")
 # Text inputs of a closed vocabulary: (node, input). Every hostile text there must be refused, naming the input.
@@ -102,6 +104,11 @@ def base_graphs(tiny_models, video: str, dataset: str) -> dict[str, dict]:
             "save": {"class_type": "ReCoSaveConditioning", "inputs": {
                 "conditioning": [TARGET, 0], "filename_prefix": "fuzz/toy_text", "text": ""}}},
     }
+    halves = ((0, VIDEO_WIDTH // 2), (VIDEO_WIDTH // 2, VIDEO_WIDTH - VIDEO_WIDTH // 2))
+    graphs_by_node["ReCoRegionInstructions"] = {
+        **graphs.region_masks(halves, VIDEO_WIDTH, VIDEO_HEIGHT), **graphs.region_instructions(node=TARGET),
+        **graphs.reco_sampler(steps=1, region_instructions=[TARGET, 0]), **graphs.save_latent(("sampler", 0),
+                                                                                              "fuzz/regions")}
     return {node: {**loaders, **canvas, **graph} for node, graph in graphs_by_node.items()}
 
 

@@ -58,3 +58,28 @@ def decode_split_save(source: tuple[str, int], prefix: str) -> dict:
 def reco_edit(tiny_models, video_name: str, prefix: str = "video/reco", **sampler_overrides) -> dict:
     return {**loaders(tiny_models, video_name), **canvas(), **reco_sampler(**sampler_overrides),
             **decode_split_save(("sampler", 0), prefix)}
+
+
+def region_masks(stripes: tuple[tuple[int, int], ...], width: int, height: int) -> dict:
+    """Node "region_mask_<n>" per (x, stripe width): a width x height MASK that is 1 on that vertical stripe."""
+    nodes = {}
+    for index, (x, stripe) in enumerate(stripes, start=1):
+        nodes |= {
+            f"region_blank_{index}": {"class_type": "SolidMask", "inputs": {"value": 0.0, "width": width,
+                                                                            "height": height}},
+            f"region_patch_{index}": {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": stripe,
+                                                                            "height": height}},
+            f"region_mask_{index}": {"class_type": "MaskComposite", "inputs": {
+                "destination": [f"region_blank_{index}", 0], "source": [f"region_patch_{index}", 0], "x": x, "y": 0,
+                "operation": "add"}},
+        }
+    return nodes
+
+
+def region_instructions(pairs: int = 2, node: str = "regions") -> dict:
+    """ReCoRegionInstructions on region_mask_1.. with the positive and negative embeddings as instructions."""
+    texts = ("pos", "neg")
+    inputs = {}
+    for index in range(1, pairs + 1):
+        inputs |= {f"mask_{index}": [f"region_mask_{index}", 0], f"instruction_{index}": [texts[(index - 1) % 2], 0]}
+    return {node: {"class_type": "ReCoRegionInstructions", "inputs": inputs}}

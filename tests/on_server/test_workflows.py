@@ -82,7 +82,9 @@ def on_tiny_models(graph: dict, tiny_models, video_name: str) -> dict:
             case "CLIPLoader":
                 del graph[node_id]
             case "CLIPTextEncode":
-                node.update(class_type="ReCoLoadConditioning", inputs={"file": embeddings[node_id]})
+                # An instruction the canvas does not take (a region's, reco_multi_edit) gets the positive one.
+                node.update(class_type="ReCoLoadConditioning",
+                            inputs={"file": embeddings.get(node_id, tiny_models.positive.name)})
             case "UNETLoader":
                 inputs["unet_name"] = tiny_models.vace.name
             case "VAELoader":
@@ -104,6 +106,18 @@ def write_input_images(graph: dict, input_folder: Path) -> None:
     for node in graph.values():
         if node["class_type"] == "LoadImage":
             Image.fromarray(edited).save(input_folder / node["inputs"]["image"])
+    write_region_masks(graph, input_folder)
+
+
+def write_region_masks(graph: dict, input_folder: Path) -> None:
+    """Every mask a LoadImageMask node names, at the source's size: the n-th one white on the n-th vertical stripe,
+    so the regions of reco_multi_edit are apart from each other."""
+    names = sorted(node["inputs"]["image"] for node in graph.values() if node["class_type"] == "LoadImageMask")
+    for index, name in enumerate(names):
+        mask = Image.new("RGB", (WIDTH, HEIGHT))
+        stripe = WIDTH // len(names)
+        mask.paste((255, 255, 255), (index * stripe, 0, (index + 1) * stripe, HEIGHT))
+        mask.save(input_folder / name)
 
 
 @pytest.mark.parametrize("name", NAMES)
