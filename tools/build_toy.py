@@ -209,17 +209,18 @@ def vae_round_trip(folder: Path, vae_file: Path, out: Path) -> Path:
 
 
 def scored_split(work: Path, clips: int | None) -> Path:
-    """The test split, or its first ``clips`` rows (the tasks cycle, so any multiple of 4 is balanced) as a folder of
-    its own whose files link to the split's: a CPU-bound build can score fewer clips without a second code path."""
+    """The test split, or its first ``clips`` rows (the tasks cycle, so any multiple of 4 is balanced) copied to a
+    folder of its own (the manifest readers refuse links out of their folder): a CPU-bound build can score fewer
+    clips without a second code path."""
     test = work / "test"
     if clips is None:
         return test
     subset = work / f"test-first{clips}"
-    subset.mkdir(exist_ok=True)
-    for child in test.iterdir():
-        if child.is_dir() and not (subset / child.name).exists():
-            (subset / child.name).symlink_to(child, target_is_directory=True)
     rows = json.loads((test / "manifest.json").read_text())[:clips]
+    for row in rows:
+        for key in ("src_video", "tar_video", "mask_video", "prompt_embeds"):
+            (subset / row[key]).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(test / row[key], subset / row[key])
     (subset / "manifest.json").write_text(json.dumps(rows, indent=1) + "\n")
     return subset
 
