@@ -25,7 +25,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from reco_core.bench.attention import ellipse_region  # noqa: E402
 from reco_core.bench.flops import forward_flops  # noqa: E402
-from reco_core.bench.measure import best_seconds, peak_mib, synchronize  # noqa: E402
+from reco_core.bench.measure import interleaved_timings, peak_mib, synchronize  # noqa: E402
 from reco_core.bench.model_files import wan_vace_config, write_zero_wan_vace  # noqa: E402
 from reco_core.bench.records import BenchRecord, print_table, write_json  # noqa: E402
 
@@ -72,11 +72,12 @@ def comfy_step_records(device: torch.device, file: Path, grid, dtype, repeats: i
     calls = {"plain": call({}), "hooked, block strength 1": hooked(1.0, "block"),
              "hooked, block strength 0.5": hooked(0.5, "block"), "hooked, VideoGrain": hooked(1.0, "videograin")}
     with torch.no_grad():
-        seconds = best_seconds(calls, device, repeats)
+        timings = interleaved_timings(calls, device, repeats)
         peaks = {name: peak_mib(c, device) for name, c in calls.items()}
     flops = forward_flops(tokens=tokens, blocks=layers + layers // 2)
+    seconds = {name: timings.median(name) for name in calls}
     return [BenchRecord(name=f"comfy step: {name}", device=device.type, tokens=tokens, seconds=seconds[name],
-                        ratio=seconds[name] / seconds["plain"], peak_mib=peaks[name],
+                        ratio=timings.ratio(name, "plain"), peak_mib=peaks[name],
                         memory_ratio=peaks[name] / peaks["plain"], baseline="comfy step: plain",
                         note=f"{flops / seconds[name] / 1e12:.1f} TFLOP/s, {str(dtype).removeprefix('torch.')}")
             for name in calls]
@@ -109,7 +110,7 @@ def train_step_record(device: torch.device, file: Path, grid, rank: int, repeats
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    seconds = best_seconds({"step": step}, device, repeats)["step"]
+    seconds = interleaved_timings({"step": step}, device, repeats).median("step")
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         step()

@@ -21,13 +21,18 @@ from ..bench.records import print_table, write_json
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="OUT", help="also write the records (and the machine) to this JSON file")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per case (best is kept)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="timed rounds; the cases take turns each round, the medians are kept")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="CPU threads for torch (1 on a machine busy with other jobs: a multi-threaded kernel "
+                             "there waits for a time slice at every thread-pool barrier)")
     parser.add_argument("--skip", nargs="*", default=[], choices=("attention", "loading", "full-size-loading"),
                         help="leave out cases; full-size-loading writes a sparse 4.3 GB file and needs ~6 GB of RAM")
 
 
 def run(args: argparse.Namespace) -> int:
     device = torch.device(args.device)
+    torch.set_num_threads(args.threads)
     records = []
     if "attention" not in args.skip:
         records += attention_records(device, args.repeats)

@@ -387,17 +387,7 @@ def test_region_attention_never_builds_a_token_pair_tensor_at_16k_tokens():
 WIDE_GRID = (2, 16, 24)  # N = 1,536: several key blocks of the CPU flash kernel, some wholly off a subset
 
 
-@pytest.fixture
-def one_thread():
-    """Constrained rows run as many small kernels; on a busy 2-core machine each multi-threaded one waits for a
-    time slice at the thread pool's barrier. One thread changes no result and no allocation, only the waiting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.mark.usefixtures("one_thread")
+@pytest.mark.usefixtures("single_torch_thread")  # many small kernels: thread hand-offs would dominate
 def test_constrained_rows_over_many_key_blocks_match_dense_references():
     from reco_core.attention.region_attention import videograin_canvas_attention
     from reco_core.bench.attention import ellipse_region
@@ -416,7 +406,7 @@ def test_constrained_rows_over_many_key_blocks_match_dense_references():
     torch.testing.assert_close(out, torch.where(masks.target_edit[:, None], edit_rows, plain), atol=TOL, rtol=TOL)
 
 
-@pytest.mark.usefixtures("one_thread")
+@pytest.mark.usefixtures("single_torch_thread")  # many small kernels: thread hand-offs would dominate
 @pytest.mark.parametrize("case", ["strength 0.5", "block", "videograin"])
 def test_constrained_call_peaks_within_five_percent_of_the_plain_call(case):
     """The bench's 4k case (4 heads of 64, a 30 % ellipse): live tensor bytes traced at the dispatcher, deterministic."""
