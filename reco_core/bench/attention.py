@@ -7,6 +7,9 @@ cores finish in seconds); CUDA runs Wan 1.3B's 12 heads of 128 in bfloat16 up to
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -30,7 +33,8 @@ def ellipse_region(grid: tuple[int, int, int], fraction: float = MASK_FRACTION) 
     return inside.expand(frames, height, width).clone()
 
 
-def attention_records(device: torch.device, repeats: int = 3, grids=None) -> list[BenchRecord]:
+def attention_records(device: torch.device, repeats: int = 3, grids=None,
+                      clock: Callable[[], float] = time.perf_counter) -> list[BenchRecord]:
     on_cuda = device.type == "cuda"
     heads, head_dim = (12, 128) if on_cuda else (4, 64)
     dtype = torch.bfloat16 if on_cuda else torch.float32
@@ -48,7 +52,7 @@ def attention_records(device: torch.device, repeats: int = 3, grids=None) -> lis
             f"VideoGrain, lambda {lam:.2f}": lambda: videograin_canvas_attention(q, k, v, region, lam),
         }
         with torch.no_grad():
-            timings = interleaved_timings(calls, device, repeats)
+            timings = interleaved_timings(calls, device, repeats, clock)
             peaks = {name: peak_mib(call, device) for name, call in calls.items()}
         for name in calls:
             per_round = timings.ratios(name, "plain SDPA")

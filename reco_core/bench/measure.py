@@ -78,11 +78,13 @@ class Timings:
         return statistics.median(self.ratios(name, baseline))
 
 
-def interleaved_timings(calls: dict[str, Callable[[], object]], device: torch.device, repeats: int) -> Timings:
+def interleaved_timings(calls: dict[str, Callable[[], object]], device: torch.device, repeats: int,
+                        clock: Callable[[], float] = time.perf_counter) -> Timings:
     """Time each call ``repeats`` times after one warm-up each, the calls taking turns round by round.
 
     Every other round runs the calls in reverse order, so no case always follows the same neighbour (a cache or a
-    thread pool left warm or cold by it).
+    thread pool left warm or cold by it). ``clock``: wall time by default; ``time.process_time`` counts only this
+    process's CPU seconds, which on a single torch thread is the work done, however often other jobs take the core.
     """
     for call in calls.values():
         call()
@@ -90,10 +92,10 @@ def interleaved_timings(calls: dict[str, Callable[[], object]], device: torch.de
     for index in range(repeats):
         for name in list(calls)[:: -1 if index % 2 else 1]:
             synchronize(device)
-            start = time.perf_counter()
+            start = clock()
             calls[name]()
             synchronize(device)
-            rounds[name].append(time.perf_counter() - start)
+            rounds[name].append(clock() - start)
     return Timings(rounds)
 
 
