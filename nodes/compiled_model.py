@@ -1,4 +1,4 @@
-"""TorchCompileModel under ReCoSampler's region constraint: the constrained run samples the model uncompiled, and says so.
+"""TorchCompileModel under ReCoSampler's region constraint: the constrained run samples uncompiled, and says so.
 
 TorchCompileModel wraps the model's apply_model in a torch.compile'd diffusion model. The region hook is Python that
 decides per call and per step (the constraint's step range, a data-dependent row set), so a compiled graph would

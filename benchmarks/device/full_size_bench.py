@@ -182,15 +182,16 @@ def train_step_record(device: torch.device, file: Path, grid, rank: int, repeats
     return BenchRecord(name=f"train step: rank {rank} LoRA, gradient checkpointing", device=device.type,
                        tokens=grid[0] * grid[1] * grid[2] * 2, seconds=seconds, ratio=None, peak_mib=peak,
                        memory_ratio=peak / (TRAIN_BUDGET_GIB * 1024), baseline=f"{TRAIN_BUDGET_GIB} GiB budget",
-                       note="peak: all memory in use (bf16 base, adapter, AdamW state, activations)")
+                       note=f"peak: all memory in use ({config.mixed_precision} base, adapter, AdamW state, "
+                            "activations)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--layers", type=int, default=30, help="DiT blocks (VACE blocks on every second one)")
-    parser.add_argument("--grid", default=None,
-                        help=f"per-half token grid F,H,W (default: ReCo's full canvas 21,30,52; {TINY_GRID} with --tiny)")
+    parser.add_argument("--grid", default=None, help=f"per-half token grid F,H,W (default: ReCo's full canvas "
+                                                     f"21,30,52; {TINY_GRID} with --tiny)")
     parser.add_argument("--tiny", action="store_true", help="a one-head-wide model: a smoke run of every path")
     parser.add_argument("--rank", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)

@@ -60,9 +60,9 @@ def region_constrained_attention(
     Multiplying weights by (1 - strength) is adding log(1 - strength) to the scores, and that bias depends on the key
     only. So all queries first get plain attention (``plain``: the artist's backend, in one call, into the one
     output buffer), then the constrained rows are recomputed with torch SDPA and a single (1, 1, 1, N) bias row that
-    the kernel broadcasts, and written over their plain rows, a chunk at a time (see :data:`CALL_MEMORY_SHARE`): the peak
-    stays within a few percent of the plain call's, and nothing token-pair sized is ever allocated (a copy of the allowed
-    keys and values would cost more memory than the whole output). Rows never become fully masked, because
+    the kernel broadcasts, and written over their plain rows, a chunk at a time (see :data:`CALL_MEMORY_SHARE`): the
+    peak stays within a few percent of the plain call's, and nothing token-pair sized is ever allocated (a copy of the
+    allowed keys and values would cost more memory than the whole output). Rows never become fully masked, because
     target-half keys are never biased, even when ``region`` is all ones.
 
     Args:

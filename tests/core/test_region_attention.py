@@ -387,7 +387,7 @@ def test_region_attention_never_builds_a_token_pair_tensor_at_16k_tokens():
 WIDE_GRID = (2, 16, 24)  # N = 1,536: several key blocks of the CPU flash kernel, some wholly off a subset
 
 
-@pytest.mark.usefixtures("single_torch_thread")  # many small kernels: thread hand-offs would dominate
+@pytest.mark.usefixtures("single_torch_thread")  # many small kernels: thread hand-offs dominate
 def test_constrained_rows_over_many_key_blocks_match_dense_references():
     from reco_core.attention.region_attention import videograin_canvas_attention
     from reco_core.bench.attention import ellipse_region
@@ -406,10 +406,10 @@ def test_constrained_rows_over_many_key_blocks_match_dense_references():
     torch.testing.assert_close(out, torch.where(masks.target_edit[:, None], edit_rows, plain), atol=TOL, rtol=TOL)
 
 
-@pytest.mark.usefixtures("single_torch_thread")  # many small kernels: thread hand-offs would dominate
+@pytest.mark.usefixtures("single_torch_thread")  # many small kernels: thread hand-offs dominate
 @pytest.mark.parametrize("case", ["strength 0.5", "block", "videograin"])
 def test_constrained_call_peaks_within_five_percent_of_the_plain_call(case):
-    """The bench's 4k case (4 heads of 64, a 30 % ellipse): live tensor bytes traced at the dispatcher, deterministic."""
+    """The bench's 4k case (4 heads of 64, a 30 % ellipse); live tensor bytes traced at the dispatcher."""
     from reco_core.attention.region_attention import videograin_canvas_attention
     from reco_core.bench.attention import CPU_GRIDS, ellipse_region
     from reco_core.bench.measure import peak_mib

@@ -16,7 +16,8 @@ from harness.comfy_server import REPO, comfyui_dir
 
 def test_device_script_smoke_run_on_cpu(tmp_path):
     out = tmp_path / "full_size_cpu.json"
-    env = {**os.environ, "COMFYUI_DIR": str(comfyui_dir()), "PYTHONPATH": str(REPO)}
+    # One thread: the narrow model's kernels take microseconds, a thread-pool hand-off on a busy machine milliseconds.
+    env = {**os.environ, "COMFYUI_DIR": str(comfyui_dir()), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "device" / "full_size_bench.py"), "--device",
                            "cpu", "--tiny", "--rank", "4", "--repeats", "1", "--json", str(out)],
                           capture_output=True, text=True, env=env, timeout=900, check=False)
