@@ -34,7 +34,7 @@ CALL_MEMORY_SHARE = 1 / 32
 """What one constrained kernel call may hold on top of the output (its gathered query rows, their outputs, score
 blocks), as a share of the output: a constrained call then peaks within a few percent of the plain call. Rows per
 call follow from it and from how many row-sized buffers a call holds (see :func:`_rows_per_call`), so the number of
-calls is the same at every canvas size (about ten at a 30 % mask) and each call stays large enough to fill the device
+calls is the same at every canvas size (10-15 at a 30 % mask) and each call stays large enough to fill the device
 once the canvas is."""
 
 MIN_ROWS_PER_CALL = 16
