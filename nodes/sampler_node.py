@@ -22,6 +22,7 @@ from ..reco_core.attention.constraint import CONSTRAINT_KINDS, REGION_MODES, Con
 from ..reco_core.region_map import region_map, region_map_to_pixels
 from ..reco_core.schedule import MAX_SCHEDULE_STEPS, RECO_CFG, RECO_SHIFT, RECO_STEPS
 from .canvas_type import LATENT_KEY, CanvasLayout
+from .compiled_model import bypass_torch_compile
 from .input_checks import about_input, check_inputs, widget_problem
 from .live_region_map import LiveRegionMap
 from .model_checks import require_vace_conditioning, require_vace_model, require_video_latent
@@ -141,7 +142,9 @@ class ReCoSampler(io.ComfyNode):
         with about_input("region_mask"):
             constraint = start_constraint(settings, samples.shape, steps, trim, region_mask,
                                           layout.geometry if layout else None)
+        compile_note = None
         if region_mode != "off":
+            compile_note = bypass_torch_compile(patched)
             options = patched.model_options.setdefault("transformer_options", {})
             options["optimized_attention_override"] = attention_override(
                 constraint, options.get("optimized_attention_override"))
@@ -173,4 +176,4 @@ class ReCoSampler(io.ComfyNode):
         if layout:
             out[LATENT_KEY] = CanvasLayout(layout.geometry, trim=0)
         final = constraint.maps[-1] if constraint.maps else region_map(sampled[:, :, trim:].float()).mean(0)
-        return io.NodeOutput(out, region_map_to_pixels(final))
+        return io.NodeOutput(out, region_map_to_pixels(final), ui={"text": [compile_note]} if compile_note else None)

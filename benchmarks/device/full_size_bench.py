@@ -3,10 +3,15 @@
 (b) one model call on ReCo's full canvas (480x1664x81: 65,520 tokens) of the 1.3B Wan2.1-VACE through ComfyUI's own
     model, random bf16 weights: plain against the ReCoSampler hook with a region constraint active (block at strength
     1 and 0.5, VideoGrain), time and peak-memory ratios, and the achieved TFLOP/s against the compute floor;
-(c) one training step of a rank-128 LoRA at that size with gradient checkpointing (L_ic), time and peak memory.
+(c) one training step of a rank-128 LoRA at that size with gradient checkpointing (L_ic), time and peak memory,
+    the base frozen in bf16, latents and text embeddings given (cached), against the 24 GiB budget of issue 13;
+(d) low VRAM: the hooked model call with UNETLoader's fp8_e4m3fn weights, all on the card and with ComfyUI's own
+    partial loading (what --lowvram does: half the weights stay in RAM and are streamed per layer), peak GPU memory
+    (weights included) against the 12 GiB budget.
 
 On a GPU: `bash benchmarks/device/run_gpu.sh` (with COMFYUI_DIR pointing at a ComfyUI). A CPU smoke run of the same
-code at toy size: `python benchmarks/device/full_size_bench.py --device cpu --layers 2 --grid 2,4,6 --json OUT`.
+code on a narrow model (seconds; the test suite runs it): `python benchmarks/device/full_size_bench.py --device cpu
+--tiny --json OUT`.
 """
 
 from __future__ import annotations
@@ -25,11 +30,19 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from reco_core.bench.attention import ellipse_region  # noqa: E402
 from reco_core.bench.flops import forward_flops  # noqa: E402
-from reco_core.bench.measure import best_seconds, peak_mib, synchronize  # noqa: E402
+from reco_core.bench.measure import interleaved_timings, peak_mib, synchronize  # noqa: E402
 from reco_core.bench.model_files import wan_vace_config, write_zero_wan_vace  # noqa: E402
 from reco_core.bench.records import BenchRecord, print_table, write_json  # noqa: E402
 
 TEXT_TOKENS = 512
+EDIT_BUDGET_GIB = 12
+TRAIN_BUDGET_GIB = 24
+TINY_GRID = "2,4,6"
+
+
+def tiny_config(layers: int) -> dict:
+    """Wan2.1-VACE's layout one attention head wide (dim 128), for a smoke run of every code path in seconds."""
+    return {**wan_vace_config(layers=layers), "num_attention_heads": 1, "ffn_dim": 256}
 
 
 def _randomize(module: torch.nn.Module) -> None:
@@ -44,15 +57,20 @@ def _latent_shape(grid: tuple[int, int, int], channels: int) -> tuple[int, ...]:
     return (1, channels, frames, 2 * height, 4 * width)
 
 
-def comfy_step_records(device: torch.device, file: Path, grid, dtype, repeats: int, layers: int) -> list[BenchRecord]:
+def _comfy(device: torch.device):
+    """ComfyUI's `comfy.sd` and this package's hook module, imported the way ComfyUI imports the package."""
     from harness.comfy_inprocess import PACKAGE_NAME, import_package
 
     import_package(cpu=device.type == "cpu")
     import comfy.sd
 
-    hook = importlib.import_module(f"{PACKAGE_NAME}.nodes.region_hook")
-    net = comfy.sd.load_diffusion_model(str(file), model_options={"dtype": dtype}).model.diffusion_model.to(device)
-    _randomize(net)
+    return comfy.sd, importlib.import_module(f"{PACKAGE_NAME}.nodes.region_hook")
+
+
+def _model_call(net, grid, device: torch.device, dtype: torch.dtype):
+    """``call(options)``: a closure running one model call of ``net`` on the canvas of ``grid`` with those
+    transformer_options; ``hooked(strength, kind)``: such a call with the ReCoSampler hook and a region constraint."""
+    _, hook = _comfy(device)
     region = ellipse_region(grid)
     tokens = region.numel() * 2
     x = torch.randn(_latent_shape(grid, 16), device=device, dtype=dtype)
@@ -69,17 +87,61 @@ def comfy_step_records(device: torch.device, file: Path, grid, dtype, repeats: i
         return call({"optimized_attention_override": hook.attention_override(constraint),
                      "sigmas": torch.tensor([0.9], device=device)})
 
+    return call, hooked, tokens
+
+
+def comfy_step_records(device: torch.device, file: Path, grid, dtype, repeats: int, config: dict) -> list[BenchRecord]:
+    comfy_sd, _ = _comfy(device)
+    net = comfy_sd.load_diffusion_model(str(file), model_options={"dtype": dtype}).model.diffusion_model.to(device)
+    _randomize(net)
+    call, hooked, tokens = _model_call(net, grid, device, dtype)
     calls = {"plain": call({}), "hooked, block strength 1": hooked(1.0, "block"),
              "hooked, block strength 0.5": hooked(0.5, "block"), "hooked, VideoGrain": hooked(1.0, "videograin")}
     with torch.no_grad():
-        seconds = best_seconds(calls, device, repeats)
+        timings = interleaved_timings(calls, device, repeats)
         peaks = {name: peak_mib(c, device) for name, c in calls.items()}
-    flops = forward_flops(tokens=tokens, blocks=layers + layers // 2)
+    flops = forward_flops(tokens=tokens, dim=config["num_attention_heads"] * config["attention_head_dim"],
+                          ffn_dim=config["ffn_dim"], blocks=config["num_layers"] + len(config["vace_layers"]))
+    seconds = {name: timings.median(name) for name in calls}
     return [BenchRecord(name=f"comfy step: {name}", device=device.type, tokens=tokens, seconds=seconds[name],
-                        ratio=seconds[name] / seconds["plain"], peak_mib=peaks[name],
+                        ratio=timings.ratio(name, "plain"), peak_mib=peaks[name],
                         memory_ratio=peaks[name] / peaks["plain"], baseline="comfy step: plain",
                         note=f"{flops / seconds[name] / 1e12:.1f} TFLOP/s, {str(dtype).removeprefix('torch.')}")
             for name in calls]
+
+
+def low_vram_records(device: torch.device, file: Path, grid, dtype) -> list[BenchRecord]:
+    """(d): peak memory of one hooked call (block constraint) on fp8_e4m3fn weights, fully loaded and half offloaded.
+
+    On a GPU the peak is everything allocated (weights, streamed layers, activations), against the edit's budget; on
+    a CPU (the smoke run) only the call's own tensors are seen.
+    """
+    comfy_sd, _ = _comfy(device)
+    records = []
+    for label, share_on_card in (("fp8 weights, all on the card", 1.0), ("fp8 weights, half offloaded", 0.5)):
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+        patcher = comfy_sd.load_diffusion_model(str(file), model_options={"dtype": torch.float8_e4m3fn})
+        weights = patcher.model_size()
+        # ComfyUI's partial load, as load_models_gpu does it under --lowvram: 0 loads everything.
+        on_card = 0 if share_on_card == 1.0 else int(weights * share_on_card)
+        patcher.patch_model(device_to=device, lowvram_model_memory=on_card)
+        _, hooked, tokens = _model_call(patcher.model.diffusion_model, grid, device, dtype)
+        step = hooked(1.0, "block")
+        with torch.no_grad():
+            seconds = interleaved_timings({"step": step}, device, 1).median("step")
+            if device.type == "cuda":
+                synchronize(device)
+                peak = torch.cuda.max_memory_allocated(device) / 2**20
+            else:
+                peak = peak_mib(step, device)
+        patcher.unpatch_model(device_to=torch.device("cpu"))
+        records.append(BenchRecord(
+            name=f"low VRAM edit call: {label}", device=device.type, tokens=tokens, seconds=seconds, ratio=None,
+            peak_mib=peak, memory_ratio=peak / (EDIT_BUDGET_GIB * 1024), baseline=f"{EDIT_BUDGET_GIB} GiB budget",
+            note=f"weights {weights / 2**30:.2f} GiB in fp8, hook on; peak: all GPU memory in use"))
+    return records
 
 
 def train_step_record(device: torch.device, file: Path, grid, rank: int, repeats: int) -> BenchRecord:
@@ -109,7 +171,7 @@ def train_step_record(device: torch.device, file: Path, grid, rank: int, repeats
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    seconds = best_seconds({"step": step}, device, repeats)["step"]
+    seconds = interleaved_timings({"step": step}, device, repeats).median("step")
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         step()
@@ -119,28 +181,37 @@ def train_step_record(device: torch.device, file: Path, grid, rank: int, repeats
         peak = peak_mib(step, device)
     return BenchRecord(name=f"train step: rank {rank} LoRA, gradient checkpointing", device=device.type,
                        tokens=grid[0] * grid[1] * grid[2] * 2, seconds=seconds, ratio=None, peak_mib=peak,
-                       memory_ratio=None, note="peak: all memory in use (weights, adapter, AdamW state, activations)")
+                       memory_ratio=peak / (TRAIN_BUDGET_GIB * 1024), baseline=f"{TRAIN_BUDGET_GIB} GiB budget",
+                       note=f"peak: all memory in use ({config.mixed_precision} base, adapter, AdamW state, "
+                            "activations)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--layers", type=int, default=30, help="DiT blocks (VACE blocks on every second one)")
-    parser.add_argument("--grid", default="21,30,52", help="per-half token grid F,H,W (default: ReCo's full canvas)")
+    parser.add_argument("--grid", default=None, help=f"per-half token grid F,H,W (default: ReCo's full canvas "
+                                                     f"21,30,52; {TINY_GRID} with --tiny)")
+    parser.add_argument("--tiny", action="store_true", help="a one-head-wide model: a smoke run of every path")
     parser.add_argument("--rank", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip", nargs="*", default=[], choices=("step", "train"))
+    parser.add_argument("--skip", nargs="*", default=[], choices=("step", "train", "low-vram"))
     parser.add_argument("--json", required=True)
     args = parser.parse_args()
     device = torch.device(args.device)
-    grid = tuple(int(n) for n in args.grid.split(","))
+    grid = tuple(int(n) for n in (args.grid or (TINY_GRID if args.tiny else "21,30,52")).split(","))
+    config = tiny_config(args.layers) if args.tiny else wan_vace_config(layers=args.layers)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     records = []
     with tempfile.TemporaryDirectory() as folder:
         file = Path(folder) / "wan_vace_random.safetensors"
-        write_zero_wan_vace(file, wan_vace_config(layers=args.layers), torch.float16)
+        write_zero_wan_vace(file, config, torch.float16)
         if "step" not in args.skip:
-            records += comfy_step_records(device, file, grid, dtype, args.repeats, args.layers)
+            records += comfy_step_records(device, file, grid, dtype, args.repeats, config)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        if "low-vram" not in args.skip:
+            records += low_vram_records(device, file, grid, dtype)
         if device.type == "cuda":
             torch.cuda.empty_cache()
         if "train" not in args.skip:

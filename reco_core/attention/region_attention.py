@@ -14,6 +14,8 @@ All attention inputs follow torch SDPA: (batch, heads, tokens, head_dim).
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 from collections.abc import Callable
 
@@ -22,17 +24,21 @@ import torch.nn.functional as F
 
 from .canvas_tokens import canvas_masks, check_canvas_length, check_region
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_SCORE_CHUNK_ELEMENTS = 2**26
 """Scores materialized at once by the blocked passes (256 MiB in fp32): memory stays bounded however large N gets."""
 
 
-ROWS_PER_CALL = {"cpu": 1024, "cuda": 8192}
-"""Constrained query rows attended per kernel call: below this a call stops filling the device (CPU threads, GPU
-multiprocessors), above it the call's gathered queries and output cost memory on top of the plain output."""
+CALL_MEMORY_SHARE = 1 / 32
+"""What one constrained kernel call may hold on top of the output (its gathered query rows, their outputs, score
+blocks), as a share of the output: a constrained call then peaks within a few percent of the plain call. Rows per
+call follow from it and from how many row-sized buffers a call holds (see :func:`_rows_per_call`), so the number of
+calls is the same at every canvas size (10-15 at a 30 % mask) and each call stays large enough to fill the device
+once the canvas is."""
 
-HEADS_PER_CALL = {"cpu": 1}
-"""Heads per constrained call (absent: all). On a CPU one head at a time keeps a call's buffers at a few percent of
-the output while the row count keeps the kernel efficient; on a GPU all heads share a call, so it fills the device."""
+MIN_ROWS_PER_CALL = 16
+"""Below this a call is mostly overhead; only canvases of a few hundred tokens reach it."""
 
 
 def region_constrained_attention(
@@ -54,9 +60,9 @@ def region_constrained_attention(
     Multiplying weights by (1 - strength) is adding log(1 - strength) to the scores, and that bias depends on the key
     only. So all queries first get plain attention (``plain``: the artist's backend, in one call, into the one
     output buffer), then the constrained rows are recomputed with torch SDPA and a single (1, 1, 1, N) bias row that
-    the kernel broadcasts, and written over their plain rows, a chunk at a time (see :data:`ROWS_PER_CALL`): the peak
-    stays within a few percent of the plain call's, and nothing token-pair sized is ever allocated (a copy of the allowed
-    keys and values would cost more memory than the whole output). Rows never become fully masked, because
+    the kernel broadcasts, and written over their plain rows, a chunk at a time (see :data:`CALL_MEMORY_SHARE`): the
+    peak stays within a few percent of the plain call's, and nothing token-pair sized is ever allocated (a copy of the
+    allowed keys and values would cost more memory than the whole output). Rows never become fully masked, because
     target-half keys are never biased, even when ``region`` is all ones.
 
     Args:
@@ -83,8 +89,8 @@ def region_constrained_attention(
         return out
     key_bias = -math.inf if strength == 1.0 else math.log1p(-strength)
     bias_row = torch.zeros(k.shape[2], dtype=q.dtype, device=q.device).masked_fill(masks.source_edit, key_bias)
-    return _overwrite_rows(out, q, masks.target_edit, lambda rows, heads: F.scaled_dot_product_attention(
-        rows, k[:, heads], v[:, heads], attn_mask=bias_row.view(1, 1, 1, -1), scale=scale))
+    return _overwrite_rows(out, q, masks.target_edit, buffers=2, attend=lambda rows: F.scaled_dot_product_attention(
+        rows, k, v, attn_mask=bias_row.view(1, 1, 1, -1), scale=scale))
 
 
 def videograin_canvas_attention(
@@ -107,37 +113,40 @@ def videograin_canvas_attention(
     check_region(region)
     check_canvas_length(q.shape[2], region, "q")
     check_canvas_length(k.shape[2], region, "k")
+    _refuse_gradients(q, k, v, "videograin_canvas_attention")
     out = F.scaled_dot_product_attention(q, k, v, scale=scale) if plain is None else plain
     masks = canvas_masks(region, q.device)
     if lam == 0.0 or not bool(masks.target_edit.any()):
         return out
-    k_labels = masks.source_edit.long()  # 1: the source object, 0: everything else
-    same_region = torch.tensor([[True, False], [True, True]], device=q.device)
-    score_block = max(2**16, out.numel() // 32)  # the extremum pass's scores: a few percent of the output
-    return _overwrite_rows(out, q, masks.target_edit, lambda rows, heads: modulated_attention(
-        rows, k[:, heads], v[:, heads], rows.new_zeros(rows.shape[2], dtype=torch.long), k_labels, same_region, lam,
-        scale=scale, score_chunk_elements=score_block))
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1])
+    own_keys = ~masks.source_edit  # the source object is "another region" to the target edit; the rest is its own
+    # Buffers of a call: gathered queries, two subset outputs, and the extremum pass's scores sized like two of them.
+    return _overwrite_rows(out, q, masks.target_edit, buffers=3, attend=lambda rows: _modulated_rows(
+        rows, k, v, own_keys, lam, scale, score_chunk_elements=2 * rows.numel()))
 
 
-def _overwrite_rows(out: torch.Tensor, q: torch.Tensor, rows_mask: torch.Tensor,
-                   attend: Callable[[torch.Tensor, slice], torch.Tensor]) -> torch.Tensor:
-    """Replace the rows of ``out`` selected by ``rows_mask`` (bool, length N) with ``attend(query rows, heads)``.
+def _overwrite_rows(out: torch.Tensor, q: torch.Tensor, rows_mask: torch.Tensor, buffers: int,
+                    attend: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Replace the rows of ``out`` selected by ``rows_mask`` (bool, length N) with ``attend(query rows)``.
 
-    ``attend`` gets the gathered query rows of the head slice ``heads`` and returns their attention output. Rows go
-    in chunks (:data:`ROWS_PER_CALL`, :data:`HEADS_PER_CALL`), each written straight into ``out``. When autograd
-    records, ``out`` is copied first: the backend that produced it may have saved it for its backward pass.
+    ``attend`` gets gathered query rows of all heads and returns their attention output while holding at most
+    ``buffers`` tensors the size of those rows; rows go in chunks of :func:`_rows_per_call`, each written straight into
+    ``out``. When autograd records, ``out`` is copied first: the backend that produced it may have saved it for its
+    backward pass.
     """
     if torch.is_grad_enabled() and (out.requires_grad or q.requires_grad):
         out = out.clone()
-    device = q.device.type
-    heads = q.shape[1]
-    heads_per_call = HEADS_PER_CALL.get(device, heads)
     rows = torch.nonzero(rows_mask).squeeze(1)
-    for first_head in range(0, heads, heads_per_call):
-        head_slice = slice(first_head, first_head + heads_per_call)
-        for chunk in rows.split(ROWS_PER_CALL.get(device, ROWS_PER_CALL["cuda"])):
-            out[:, head_slice].index_copy_(2, chunk, attend(q[:, head_slice].index_select(2, chunk), head_slice))
+    for chunk in rows.split(_rows_per_call(q.shape[2], buffers)):
+        out.index_copy_(2, chunk, attend(q.index_select(2, chunk)))
     return out
+
+
+def _rows_per_call(tokens: int, buffers: int) -> int:
+    """Query rows per constrained call such that ``buffers`` row-sized tensors hold :data:`CALL_MEMORY_SHARE` of an
+    output of ``tokens`` rows (same batch, heads and head_dim)."""
+    return max(MIN_ROWS_PER_CALL, int(tokens * CALL_MEMORY_SHARE / buffers))
 
 
 def modulated_attention(
@@ -185,32 +194,40 @@ def modulated_attention(
         raise ValueError(f"lam must lie in [0, 1], got {lam}")
     if score_chunk_elements < 1:
         raise ValueError(f"score_chunk_elements must be positive, got {score_chunk_elements}")
-    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
-        raise RuntimeError("modulated_attention is inference-only; call it under torch.no_grad()")
+    _refuse_gradients(q, k, v, "modulated_attention")
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
     if lam == 0.0:
         return F.scaled_dot_product_attention(q, k, v, scale=scale)
 
-    row_max, row_min = _score_extremes(q, k, scale, score_chunk_elements)
     q_labels = q_labels.to(q.device)
     key_same = same_region.to(q.device)[:, k_labels.to(q.device)]
-    subset_scale = (1.0 - lam) * scale
     out = torch.empty(q.shape[:3] + (v.shape[-1],), dtype=v.dtype, device=q.device)
     for label in torch.unique(q_labels).tolist():
         rows = torch.nonzero(q_labels == label).squeeze(1)
-        q_rows = q.index_select(2, rows)
-        parts = []
-        for keys_mask, anchor in ((key_same[label], row_max), (~key_same[label], row_min)):
-            keys = torch.nonzero(keys_mask).squeeze(1)
-            if keys.numel() == 0:
-                continue
-            part_out, part_lse = _attention_with_lse(
-                q_rows, k.index_select(2, keys), v.index_select(2, keys), subset_scale, score_chunk_elements
-            )
-            parts.append((part_out, part_lse + lam * anchor.index_select(2, rows)))
-        out.index_copy_(2, rows, _merge_two_subsets(parts))
+        out.index_copy_(2, rows, _modulated_rows(q.index_select(2, rows), k, v, key_same[label], lam, scale,
+                                                 score_chunk_elements))
     return out
+
+
+def _modulated_rows(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, own_keys: torch.Tensor, lam: float,
+                    scale: float, score_chunk_elements: int) -> torch.Tensor:
+    """VideoGrain's modulated attention of queries that share one label; ``own_keys`` (bool, Nk) marks their region.
+
+    The two key subsets are attended over all of k and v with a broadcast (1, 1, 1, Nk) bias row that is -inf off the
+    subset: no key is copied, and the kernel reports the subset's log-sum-exp. Holds the queries, two outputs and
+    score blocks of at most ``score_chunk_elements`` at once.
+    """
+    row_max, row_min = _score_extremes(q, k, scale, score_chunk_elements)
+    subset_scale = (1.0 - lam) * scale
+    parts = []
+    for keys_mask, anchor in ((own_keys, row_max), (~own_keys, row_min)):
+        if not bool(keys_mask.any()):
+            continue
+        key_bias = torch.zeros(k.shape[2], dtype=q.dtype, device=q.device).masked_fill(~keys_mask, -math.inf)
+        part_out, part_lse = _attention_with_lse(q, k, v, subset_scale, key_bias, score_chunk_elements)
+        parts.append((part_out, part_lse.add_(anchor, alpha=lam)))
+    return _merge_two_subsets(parts)
 
 
 def videograin_lambda(t: float, region_fraction: float, self_attention: bool) -> float:
@@ -280,28 +297,59 @@ def centroid_attention_scores(q: torch.Tensor, k: torch.Tensor, region: torch.Te
 
 
 def _attention_with_lse(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, score_chunk_elements: int
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, key_bias: torch.Tensor, score_chunk_elements: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Attention output and its float32 log-sum-exp of scaled scores, shape (B, heads, Nq), from a fused kernel.
+    """Attention output with the score bias ``key_bias`` (Nk,) added to every row, and its float32 log-sum-exp of
+    biased scaled scores, shape (B, heads, Nq), from a fused kernel that broadcasts the bias row.
 
-    Where no fused kernel reports the log-sum-exp (other devices, or CPU with a distinct value head_dim), the output
-    comes from torch SDPA, with whatever backend it picks there, and the log-sum-exp from a chunked pass.
+    Where no fused kernel reports the log-sum-exp (other devices, CPU with a distinct value head_dim, or a CUDA build
+    whose memory-efficient kernel refuses the inputs), the output comes from torch SDPA, with whatever backend it picks
+    there, and the log-sum-exp from a chunked pass.
     """
+    bias = key_bias.view(1, 1, 1, -1)
     if q.device.type == "cpu" and q.shape[-1] == v.shape[-1]:
-        return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, scale=scale)
+        return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, attn_mask=bias, scale=scale)
     if q.device.type == "cuda":
-        out, lse = torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, None, True, scale=scale)[:2]
-        return out, lse[..., : q.shape[2]].float()
-    out = F.scaled_dot_product_attention(q, k, v, scale=scale)
-    return out, _chunked_logsumexp(q, k, scale, score_chunk_elements)
+        fused = _cuda_attention_with_lse(q, k, v, scale, key_bias)
+        if fused is not None:
+            return fused
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
+    return out, _chunked_logsumexp(q, k, scale, key_bias, score_chunk_elements)
 
 
-def _chunked_logsumexp(q: torch.Tensor, k: torch.Tensor, scale: float, score_chunk_elements: int) -> torch.Tensor:
-    """log sum_j exp(scale * q.k_j) per query in float32 (B, heads, Nq), accumulated over score blocks."""
+def _cuda_attention_with_lse(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
+                             key_bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The memory-efficient CUDA kernel with the bias row broadcast by strides, or None where it refuses the inputs.
+
+    The kernel wants the bias's row stride aligned to 16 elements, so the row is stored padded and sliced back, and it
+    reads the (B, heads, Nq, Nk) bias through zero strides: nothing token-pair sized exists.
+    """
+    keys = k.shape[2]
+    padded = key_bias.new_zeros(-(-keys // 16) * 16)
+    padded[:keys] = key_bias
+    bias = padded[:keys].view(1, 1, 1, keys).expand(q.shape[0], q.shape[1], q.shape[2], keys)
+    try:
+        out, lse = torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, bias, True, scale=scale)[:2]
+    except RuntimeError as refusal:  # an old card or build without the kernel for these dtypes/shapes
+        _warn_fallback_once(str(refusal).splitlines()[0])
+        return None
+    return out, lse[..., : q.shape[2]].float()
+
+
+@functools.cache
+def _warn_fallback_once(reason: str) -> None:
+    logger.warning("ReCo region attention: the fused CUDA kernel refused a constrained call (%s); using torch SDPA "
+                   "and a chunked log-sum-exp instead (same result, slower)", reason)
+
+
+def _chunked_logsumexp(q: torch.Tensor, k: torch.Tensor, scale: float, key_bias: torch.Tensor,
+                       score_chunk_elements: int) -> torch.Tensor:
+    """log sum_j exp(scale * q.k_j + key_bias_j) per query in float32 (B, heads, Nq), accumulated over score blocks."""
     total = q.new_full(q.shape[:3], -math.inf, dtype=torch.float32)
 
-    def update(rows: slice, scores: torch.Tensor) -> None:
-        total[..., rows] = torch.logaddexp(total[..., rows], torch.logsumexp(scores.float(), dim=-1))
+    def update(rows: slice, keys: slice, scores: torch.Tensor) -> None:
+        biased = scores.float().add_(key_bias[keys].float())
+        total[..., rows] = torch.logaddexp(total[..., rows], torch.logsumexp(biased, dim=-1))
 
     _for_each_score_block(q, k, scale, score_chunk_elements, update)
     return total
@@ -310,13 +358,18 @@ def _chunked_logsumexp(q: torch.Tensor, k: torch.Tensor, scale: float, score_chu
 def _score_extremes(
     q: torch.Tensor, k: torch.Tensor, scale: float, score_chunk_elements: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-query maximum and minimum of the scaled scores over all keys, float32 (B, heads, Nq)."""
+    """Per-query maximum and minimum of the scaled scores over all keys, float32 (B, heads, Nq).
+
+    Four kernels per score block (product, one fused min/max, two in-place updates): the blocks are small where
+    memory is tight, and every kernel launch or thread-pool wake-up costs time of its own.
+    """
     row_max = q.new_full(q.shape[:3], -math.inf, dtype=torch.float32)
     row_min = q.new_full(q.shape[:3], math.inf, dtype=torch.float32)
 
-    def update(rows: slice, scores: torch.Tensor) -> None:
-        row_max[..., rows] = torch.maximum(row_max[..., rows], scores.amax(dim=-1).float())
-        row_min[..., rows] = torch.minimum(row_min[..., rows], scores.amin(dim=-1).float())
+    def update(rows: slice, keys: slice, scores: torch.Tensor) -> None:
+        block_min, block_max = torch.aminmax(scores, dim=-1)
+        torch.maximum(row_max[..., rows], block_max, out=row_max[..., rows])
+        torch.minimum(row_min[..., rows], block_min, out=row_min[..., rows])
 
     _for_each_score_block(q, k, scale, score_chunk_elements, update)
     return row_max, row_min
@@ -327,9 +380,9 @@ def _for_each_score_block(
     k: torch.Tensor,
     scale: float,
     score_chunk_elements: int,
-    update: Callable[[slice, torch.Tensor], None],
+    update: Callable[[slice, slice, torch.Tensor], None],
 ) -> None:
-    """Call ``update(query slice, scaled scores (B, heads, query block, key block))`` over all query-key pairs.
+    """Call ``update(query slice, key slice, scaled scores (B, heads, query block, key block))`` over all pairs.
 
     Blocks are about square, with at most ``score_chunk_elements`` scores each (at least one query-key pair per batch
     item and head): square blocks keep the matmuls efficient, whereas thin key chunks spanning all queries would
@@ -344,20 +397,23 @@ def _for_each_score_block(
         rows = slice(query_start, query_start + query_step)
         scaled_q = q[:, :, rows] * scale
         for key_start in range(0, k.shape[2], key_step):
-            update(rows, torch.matmul(scaled_q, k[:, :, key_start : key_start + key_step].transpose(-1, -2)))
+            keys = slice(key_start, key_start + key_step)
+            update(rows, keys, torch.matmul(scaled_q, k[:, :, keys].transpose(-1, -2)))
 
 
 def _merge_two_subsets(parts: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
     """Combine attentions over disjoint key subsets, given each output and its (shifted) log-sum-exp.
 
-    The share of the first subset in the joint softmax is sigmoid(lse_1 - lse_2), so the joint output is a convex
-    blend; with one non-empty subset that subset's output is already the answer.
+    The share of the first subset in the joint softmax is sigmoid(lse_1 - lse_2), so the joint output is the convex
+    blend out_2 + share * (out_1 - out_2), formed in place in the first output when it is float32; with one non-empty
+    subset that subset's output is already the answer.
     """
     if len(parts) == 1:
         return parts[0][0]
     (out_a, lse_a), (out_b, lse_b) = parts
-    share_a = torch.sigmoid(lse_a - lse_b).unsqueeze(-1)
-    return (out_b.float() + share_a * (out_a.float() - out_b.float())).to(out_a.dtype)
+    share_a = torch.sigmoid(lse_a.sub_(lse_b)).unsqueeze(-1)
+    blend = out_a.float().sub_(out_b).mul_(share_a).add_(out_b)
+    return blend.to(out_a.dtype)
 
 
 def _check_attention_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
@@ -370,6 +426,13 @@ def _check_attention_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -
         raise ValueError(f"k and v must agree in (B, heads, N), got {tuple(k.shape)} and {tuple(v.shape)}")
     if q.shape[:2] != k.shape[:2] or q.shape[-1] != k.shape[-1]:
         raise ValueError(f"q and k must agree in B, heads and head_dim, got {tuple(q.shape)} and {tuple(k.shape)}")
+
+
+def _refuse_gradients(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, name: str) -> None:
+    """Raise for an inference-only function called while autograd records on its inputs: the fused kernels do not
+    differentiate their log-sum-exp output, so gradients through the merge would be silently incomplete."""
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+        raise RuntimeError(f"{name} is inference-only; call it under torch.no_grad()")
 
 
 def _check_same_region(same_region: torch.Tensor) -> int:

@@ -7,12 +7,15 @@ cores finish in seconds); CUDA runs Wan 1.3B's 12 heads of 128 in bfloat16 up to
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
 from ..attention.canvas_tokens import canvas_token_count
 from ..attention.region_attention import region_constrained_attention, videograin_canvas_attention, videograin_lambda
-from .measure import best_seconds, peak_mib
+from .measure import interleaved_timings, peak_mib
 from .records import BenchRecord
 
 CPU_GRIDS = ((4, 16, 32), (4, 32, 64))  # 4,096 and 16,384 canvas tokens
@@ -30,7 +33,8 @@ def ellipse_region(grid: tuple[int, int, int], fraction: float = MASK_FRACTION) 
     return inside.expand(frames, height, width).clone()
 
 
-def attention_records(device: torch.device, repeats: int = 3, grids=None) -> list[BenchRecord]:
+def attention_records(device: torch.device, repeats: int = 3, grids=None,
+                      clock: Callable[[], float] = time.perf_counter) -> list[BenchRecord]:
     on_cuda = device.type == "cuda"
     heads, head_dim = (12, 128) if on_cuda else (4, 64)
     dtype = torch.bfloat16 if on_cuda else torch.float32
@@ -48,12 +52,14 @@ def attention_records(device: torch.device, repeats: int = 3, grids=None) -> lis
             f"VideoGrain, lambda {lam:.2f}": lambda: videograin_canvas_attention(q, k, v, region, lam),
         }
         with torch.no_grad():
-            seconds = best_seconds(calls, device, repeats)
+            timings = interleaved_timings(calls, device, repeats, clock)
             peaks = {name: peak_mib(call, device) for name, call in calls.items()}
         for name in calls:
+            per_round = timings.ratios(name, "plain SDPA")
             records.append(BenchRecord(
-                name=f"attention: {name}", device=device.type, tokens=tokens, seconds=seconds[name],
-                ratio=seconds[name] / seconds["plain SDPA"], peak_mib=peaks[name],
+                name=f"attention: {name}", device=device.type, tokens=tokens, seconds=timings.median(name),
+                ratio=timings.ratio(name, "plain SDPA"), peak_mib=peaks[name],
                 memory_ratio=peaks[name] / peaks["plain SDPA"], baseline="attention: plain SDPA",
-                note=f"{heads}x{head_dim} {str(dtype).removeprefix('torch.')}, mask {MASK_FRACTION:.0%}"))
+                note=f"{heads}x{head_dim} {str(dtype).removeprefix('torch.')}, mask {MASK_FRACTION:.0%}, "
+                     f"{len(per_round)} rounds, x plain per round {min(per_round):.2f}-{max(per_round):.2f}"))
     return records

@@ -1,4 +1,4 @@
-"""Best-of-N wall time and peak memory of a call, the same way for every case of a benchmark.
+"""Wall times of interleaved repeats and peak memory of a call, the same way for every case of a benchmark.
 
 Peak memory on CUDA is torch.cuda.max_memory_allocated above what was allocated before the call. The CPU allocator
 keeps no statistics, so there the peak counts the bytes of live tensors created by torch ops during the call (traced
@@ -7,9 +7,11 @@ at the dispatcher in a separate untimed run; scratch buffers inside one kernel a
 
 from __future__ import annotations
 
+import statistics
 import time
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -58,23 +60,43 @@ class LiveTensorBytes(TorchDispatchMode):
             del self.live[address]
 
 
-def best_seconds(calls: dict[str, Callable[[], object]], device: torch.device, repeats: int) -> dict[str, float]:
-    """Best wall time in seconds of each call after one warm-up each.
+@dataclass(frozen=True)
+class Timings:
+    """Wall times in seconds of several calls measured round by round: ``rounds[name][i]`` is round i."""
 
-    The calls take turns round by round, so a busy machine slows all of them alike, and the minimum is the run least
-    disturbed by other processes.
+    rounds: dict[str, list[float]]
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.rounds[name])
+
+    def ratios(self, name: str, baseline: str) -> list[float]:
+        """Per-round ratio against ``baseline``: both ran back to back, so a load that drifts over the run cancels."""
+        return [a / b for a, b in zip(self.rounds[name], self.rounds[baseline])]
+
+    def ratio(self, name: str, baseline: str) -> float:
+        """Median of the per-round ratios: one disturbed round moves neither it nor the median seconds."""
+        return statistics.median(self.ratios(name, baseline))
+
+
+def interleaved_timings(calls: dict[str, Callable[[], object]], device: torch.device, repeats: int,
+                        clock: Callable[[], float] = time.perf_counter) -> Timings:
+    """Time each call ``repeats`` times after one warm-up each, the calls taking turns round by round.
+
+    Every other round runs the calls in reverse order, so no case always follows the same neighbour (a cache or a
+    thread pool left warm or cold by it). ``clock``: wall time by default; ``time.process_time`` counts only this
+    process's CPU seconds, which on a single torch thread is the work done, however often other jobs take the core.
     """
     for call in calls.values():
         call()
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
+    rounds: dict[str, list[float]] = {name: [] for name in calls}
+    for index in range(repeats):
+        for name in list(calls)[:: -1 if index % 2 else 1]:
             synchronize(device)
-            start = time.perf_counter()
-            call()
+            start = clock()
+            calls[name]()
             synchronize(device)
-            times[name].append(time.perf_counter() - start)
-    return {name: min(samples) for name, samples in times.items()}
+            rounds[name].append(clock() - start)
+    return Timings(rounds)
 
 
 def peak_mib(call: Callable[[], object], device: torch.device) -> float:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class BenchRecord:
-    """name: the case; tokens: attention length (0 where none); seconds: best wall time (None: not timed);
-    ratio and memory_ratio: against the case named in ``baseline``; peak_mib: peak memory of the case."""
+    """name: the case; tokens: attention length (0 where none); seconds: median wall time of interleaved repeats
+    (None: not timed); ratio: median of per-round time ratios, and memory_ratio, against the case named in
+    ``baseline``; peak_mib: peak memory of the case."""
 
     name: str
     device: str

@@ -162,3 +162,39 @@ def test_unconstrained_queries_keep_a_previous_override_in_the_chain(hook):
     assert calls == [(tokens, False)]
     plain = optimized_attention(q, q, q, heads=HEADS, transformer_options={})
     assert torch.allclose(out[0, ~parts.target_edit], plain[0, ~parts.target_edit], atol=1e-5)
+
+
+def test_a_failing_backend_falls_back_to_pytorch_attention_and_says_so(hook, caplog):
+    """What `--use-sage-attention` (or any optional kernel) does when it refuses a call: the run goes on."""
+    from comfy.ldm.modules.attention import attention_pytorch
+
+    tokens = GRID[0] * GRID[1] * GRID[2] * 2
+    constraint = RegionConstraint(tokens=tokens, strength=0.5, first_step=0, end_step=10, region=region())
+    generator = torch.Generator().manual_seed(4)
+    q, k, v = (torch.randn(1, tokens, HEADS * HEAD_DIM, generator=generator) for _ in range(3))
+
+    def attention_sage(*args, **kwargs):  # named like ComfyUI's Sage backend, failing like a kernel without a card
+        raise RuntimeError("sageattention needs a CUDA device")
+
+    override = hook.attention_override(constraint)
+    with caplog.at_level("WARNING"):
+        out = override(attention_sage, q, k, v, HEADS, transformer_options={})
+        override(attention_sage, q, q, q, HEADS, transformer_options={})
+    assert constraint.calls == 2
+    expected = hook.attention_override(RegionConstraint(tokens=tokens, strength=0.5, first_step=0, end_step=10,
+                                                        region=region()))(attention_pytorch, q, k, v, HEADS)
+    assert torch.equal(out, expected)
+    warnings = [r.getMessage() for r in caplog.records if "attention_sage failed" in r.getMessage()]
+    assert len(warnings) == 1 and "PyTorch attention instead" in warnings[0]
+
+
+def test_running_out_of_memory_in_the_backend_is_not_a_fallback(hook):
+    tokens = GRID[0] * GRID[1] * GRID[2] * 2
+    constraint = RegionConstraint(tokens=tokens, strength=0.5, first_step=0, end_step=10, region=region())
+    q = torch.randn(1, tokens, HEADS * HEAD_DIM)
+
+    def exhausted(*args, **kwargs):
+        raise torch.OutOfMemoryError("out of memory")
+
+    with pytest.raises(torch.OutOfMemoryError):
+        hook.attention_override(constraint)(exhausted, q, q, q, HEADS, transformer_options={})

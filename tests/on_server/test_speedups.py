@@ -56,11 +56,12 @@ def _graph(tiny_models, source_video, cell: str, constrained: bool) -> dict:
 def _latents(server, graph: dict, nodes: tuple[str, ...]) -> list:
     result = server.run(graph)
     assert result.status == "execution_success", result.error
-    found = []
-    for node in nodes:
-        entry = result.outputs(node)["latents"][0]
-        found.append(load_file(server.base / "output" / entry["subfolder"] / entry["filename"])["latent_tensor"])
-    return found
+    return [_saved_latent(server, result, node) for node in nodes]
+
+
+def _saved_latent(server, result, node: str):
+    entry = result.outputs(node)["latents"][0]
+    return load_file(server.base / "output" / entry["subfolder"] / entry["filename"])["latent_tensor"]
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
@@ -74,3 +75,22 @@ def test_speedup_without_constraint_equals_native_and_carries_the_constraint(com
                               ("save_latent",))
     assert bool(constrained.isfinite().all())
     assert not bool((constrained == reco).all()), f"{cell}: the region constraint had no effect"
+
+
+def test_torch_compiled_model_runs_the_constraint_uncompiled_and_says_so(comfy_server, tiny_models, source_video):
+    """TorchCompileModel under a region constraint: ReCoSampler samples its own clone without the compile wrapper
+    (no compile starts: it would take minutes here), carries the constraint and reports the bypass in its text."""
+    compiled = {"speed": {"class_type": "TorchCompileModel", "inputs": {"model": ["unet", 0], "backend": "inductor"}}}
+
+    def graph(speed: dict) -> dict:
+        model = ("speed", 0) if speed else ("unet", 0)
+        return {**graphs.loaders(tiny_models, source_video.name), **graphs.canvas(), **MASK, **speed,
+                **graphs.reco_sampler(model, seed=31, region_mode="mask", region_mask=["mask", 0]),
+                **graphs.save_latent(("sampler", 0), "latents/speedup_compiled")}
+
+    result = comfy_server.run(graph(compiled))
+    assert result.status == "execution_success", result.error
+    assert "region constraint runs on the uncompiled model" in " ".join(result.outputs("sampler")["text"])
+    on_compiled = _saved_latent(comfy_server, result, "save_latent")
+    (on_plain,) = _latents(comfy_server, graph({}), ("save_latent",))
+    assert bool((on_compiled == on_plain).all())
