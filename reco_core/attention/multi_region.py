@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .canvas_tokens import canvas_masks, check_region
-from .region_attention import _overwrite_rows
+from .region_attention import overwrite_rows
 
 Span = tuple[int, int]
 
@@ -169,7 +169,7 @@ class MultiRegionPlan:
         for label in range(self.regions.shape[0]):
             others = sources[torch.arange(len(sources), device=q.device) != label].any(dim=0)
             bias = torch.zeros(k.shape[2], dtype=q.dtype, device=q.device).masked_fill(others, bias_value)
-            out = _overwrite_rows(out, q, targets[label], buffers=2, attend=lambda rows, bias=bias:
+            out = overwrite_rows(out, q, targets[label], buffers=2, attend=lambda rows, bias=bias:
                                   F.scaled_dot_product_attention(rows, k, v, attn_mask=bias.view(1, 1, 1, -1),
                                                                  scale=scale))
         return out

@@ -89,7 +89,7 @@ def region_constrained_attention(
         return out
     key_bias = -math.inf if strength == 1.0 else math.log1p(-strength)
     bias_row = torch.zeros(k.shape[2], dtype=q.dtype, device=q.device).masked_fill(masks.source_edit, key_bias)
-    return _overwrite_rows(out, q, masks.target_edit, buffers=2, attend=lambda rows: F.scaled_dot_product_attention(
+    return overwrite_rows(out, q, masks.target_edit, buffers=2, attend=lambda rows: F.scaled_dot_product_attention(
         rows, k, v, attn_mask=bias_row.view(1, 1, 1, -1), scale=scale))
 
 
@@ -122,11 +122,11 @@ def videograin_canvas_attention(
         scale = 1.0 / math.sqrt(q.shape[-1])
     own_keys = ~masks.source_edit  # the source object is "another region" to the target edit; the rest is its own
     # Buffers of a call: gathered queries, two subset outputs, and the extremum pass's scores sized like two of them.
-    return _overwrite_rows(out, q, masks.target_edit, buffers=3, attend=lambda rows: _modulated_rows(
+    return overwrite_rows(out, q, masks.target_edit, buffers=3, attend=lambda rows: _modulated_rows(
         rows, k, v, own_keys, lam, scale, score_chunk_elements=2 * rows.numel()))
 
 
-def _overwrite_rows(out: torch.Tensor, q: torch.Tensor, rows_mask: torch.Tensor, buffers: int,
+def overwrite_rows(out: torch.Tensor, q: torch.Tensor, rows_mask: torch.Tensor, buffers: int,
                     attend: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """Replace the rows of ``out`` selected by ``rows_mask`` (bool, length N) with ``attend(query rows)``.
 
