@@ -39,6 +39,8 @@ once the canvas is."""
 
 MIN_ROWS_PER_CALL = 16
 """Below this a call is mostly overhead; only canvases of a few hundred tokens reach it."""
+CUDA_BIAS_ALIGNMENT = 16
+"""Elements the memory-efficient CUDA kernel wants a bias row's stride aligned to."""
 
 
 def region_constrained_attention(
@@ -325,7 +327,7 @@ def _cuda_attention_with_lse(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     reads the (B, heads, Nq, Nk) bias through zero strides: nothing token-pair sized exists.
     """
     keys = k.shape[2]
-    padded = key_bias.new_zeros(-(-keys // 16) * 16)
+    padded = key_bias.new_zeros(-(-keys // CUDA_BIAS_ALIGNMENT) * CUDA_BIAS_ALIGNMENT)
     padded[:keys] = key_bias
     bias = padded[:keys].view(1, 1, 1, keys).expand(q.shape[0], q.shape[1], q.shape[2], keys)
     try:
