@@ -16,13 +16,14 @@ from .train_lora_node import ReCoTrainLoRA
 from .load_video_node import ReCoLoadVideo
 from .video_out_node import ReCoCreateVideo
 from .toy_text_node import ReCoToyTextEncode
+from .windowed_edit_node import ReCoWindowedEdit
 
 
 class ReCoExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         return [ReCoLoRALoader, ReCoCanvas, ReCoSampler, ReCoSplit, ReCoRegionPreview, ReCoTrainLoRA,
                 ReCoSaveConditioning, ReCoLoadConditioning, ReCoLoadVideo, ReCoCreateVideo,
-                ReCoToyTextEncode]
+                ReCoToyTextEncode, ReCoWindowedEdit]
 
 
 async def comfy_entrypoint() -> ReCoExtension:

@@ -9,6 +9,8 @@ streamed to the browser step by step (live_region_map).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import comfy.model_management
 import comfy.sample
 import comfy.samplers
@@ -24,8 +26,13 @@ from ..reco_core.schedule import MAX_SCHEDULE_STEPS, RECO_CFG, RECO_SHIFT, RECO_
 from .canvas_type import LATENT_KEY, CanvasLayout
 from .input_checks import about_input, check_inputs, widget_problem
 from .live_region_map import LiveRegionMap
-from .model_checks import require_vace_conditioning, require_vace_model, require_video_latent
+from .model_checks import (
+    require_no_context_windows, require_vace_conditioning, require_vace_model, require_video_latent,
+)
 from .region_hook import attention_override
+
+# (step, denoised estimate x0, current x, total steps, the step's region map (T, h, w)) -> None
+StepCallback = Callable[[int, torch.Tensor, torch.Tensor, int, torch.Tensor], None]
 
 
 class ReCoSampler(io.ComfyNode):
@@ -119,45 +126,63 @@ class ReCoSampler(io.ComfyNode):
         require_vace_model(model)
         require_vace_conditioning(positive, "positive")
         require_vace_conditioning(negative, "negative")
-        layout: CanvasLayout | None = latent.get(LATENT_KEY)
-        if region_mode != "off" and layout is None:
-            raise ValueError("latent: region constraints need the latent output of ReCoCanvas (it carries the "
-                             "canvas layout); connect that latent, or set region_mode to off.")
-        if region_mode == "mask" and region_mask is None:
-            raise ValueError("region_mask: region_mode is mask but no mask is connected; connect one or use auto.")
-        trim = layout.trim if layout else 0
-
-        patched = ModelSamplingSD3().patch(model, shift)[0]
-        samples = latent["samples"]
         settings = ConstraintSettings(mode=region_mode, kind=constraint_type, strength=constraint_strength,
                                       start=constraint_start, end=constraint_end, auto_steps=auto_steps,
                                       auto_threshold=auto_threshold)
-        with about_input("region_mask"):
-            constraint = start_constraint(settings, samples.shape, steps, trim, region_mask,
-                                          layout.geometry if layout else None)
-        if region_mode != "off":
-            options = patched.model_options.setdefault("transformer_options", {})
-            options["optimized_attention_override"] = attention_override(
-                constraint, options.get("optimized_attention_override"))
-
-        preview = latent_preview.prepare_callback(patched, steps)
+        preview = latent_preview.prepare_callback(model, steps)
         live_map = LiveRegionMap(cls.hidden.unique_id if cls.hidden else None)
 
-        def on_step(step: int, x0: torch.Tensor, x: torch.Tensor, total: int) -> None:
-            comfy.model_management.throw_exception_if_processing_interrupted()
-            live_map(step, total, constraint.observe(step, x0))
+        def on_step(step: int, x0: torch.Tensor, x: torch.Tensor, total: int, region: torch.Tensor) -> None:
+            live_map(step, total, region)
             preview(step, x0, x, total)
 
-        samples = comfy.sample.fix_empty_latent_channels(patched, samples)
-        noise = comfy.sample.prepare_noise(samples, seed, latent.get("batch_index"))
-        sampled = comfy.sample.sample(
-            patched, noise, steps, cfg, sampler_name, scheduler, positive, negative, samples, denoise=denoise,
-            noise_mask=latent.get("noise_mask"), callback=on_step, disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED,
-            seed=seed,
-        )
-        out = latent.copy()
-        out["samples"] = sampled[:, :, trim:]
-        if layout:
-            out[LATENT_KEY] = CanvasLayout(layout.geometry, trim=0)
-        final = constraint.maps[-1] if constraint.maps else region_map(sampled[:, :, trim:].float()).mean(0)
+        out, final = sample_canvas(model, positive, negative, latent, seed, steps, cfg, sampler_name, scheduler, shift,
+                                   denoise, settings, region_mask, on_step)
         return io.NodeOutput(out, region_map_to_pixels(final))
+
+
+def sample_canvas(model, positive, negative, latent: dict, seed: int, steps: int, cfg: float, sampler_name: str,
+                  scheduler: str, shift: float, denoise: float, settings: ConstraintSettings, region_mask,
+                  on_step: StepCallback) -> tuple[dict, torch.Tensor]:
+    """Sample one ReCo canvas on the native model: (the LATENT, reference frame trimmed; last region map (T, h, w)).
+
+    ReCoSampler runs it once; ReCoWindowedEdit once per window. ``on_step(step, x0, x, total, region_map)`` runs after
+    the step's region map is recorded; the interrupt is checked every step.
+    """
+    require_no_context_windows(model, settings.mode)
+    layout: CanvasLayout | None = latent.get(LATENT_KEY)
+    if settings.mode != "off" and layout is None:
+        raise ValueError("latent: region constraints need the latent output of ReCoCanvas (it carries the "
+                         "canvas layout); connect that latent, or set region_mode to off.")
+    if settings.mode == "mask" and region_mask is None:
+        raise ValueError("region_mask: region_mode is mask but no mask is connected; connect one or use auto.")
+    trim = layout.trim if layout else 0
+
+    patched = ModelSamplingSD3().patch(model, shift)[0]
+    samples = latent["samples"]
+    with about_input("region_mask"):
+        constraint = start_constraint(settings, samples.shape, steps, trim, region_mask,
+                                      layout.geometry if layout else None)
+    if settings.mode != "off":
+        options = patched.model_options.setdefault("transformer_options", {})
+        options["optimized_attention_override"] = attention_override(
+            constraint, options.get("optimized_attention_override"))
+
+    def callback(step: int, x0: torch.Tensor, x: torch.Tensor, total: int) -> None:
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        on_step(step, x0, x, total, constraint.observe(step, x0))
+
+    samples = comfy.sample.fix_empty_latent_channels(patched, samples)
+    noise = comfy.sample.prepare_noise(samples, seed, latent.get("batch_index"))
+    sampled = comfy.sample.sample(
+        patched, noise, steps, cfg, sampler_name, scheduler, positive, negative, samples, denoise=denoise,
+        noise_mask=latent.get("noise_mask"), callback=callback, disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED,
+        seed=seed,
+    )
+    out = latent.copy()
+    out["samples"] = sampled[:, :, trim:]
+    if layout:
+        out[LATENT_KEY] = CanvasLayout(layout.geometry, trim=0)
+    final = constraint.maps[-1] if constraint.maps else region_map(sampled[:, :, trim:].float()).mean(0)
+    return out, final
+

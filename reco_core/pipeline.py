@@ -22,7 +22,10 @@ from .sampling import SAMPLERS, guided, initial_latent
 from .schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS, flow_sigmas
 from .vace_context import VaceContext, empty_latent_shape, vace_context
 from .wan_latent import denormalize_latent
-from .windows import DEFAULT_CARRY, DEFAULT_OVERLAP, Window, WindowEdit, carry_edit, edit_in_windows, window_part
+from .windows import (
+    DEFAULT_CARRY, Window, WindowEdit, carry_edit, check_mask_frames, default_overlap, edit_in_windows,
+    window_part,
+)
 
 StepHook = Callable[[int, int, torch.Tensor], None]  # (step, total, region map (T, h, w)) -> None; may raise to cancel
 
@@ -176,7 +179,7 @@ class ReCoPipeline:
         mode: Mode = "edit",
         edited_first_frame: torch.Tensor | None = None,
         reference_image: torch.Tensor | None = None,
-        overlap: int = DEFAULT_OVERLAP,
+        overlap: int | None = None,
         carry: str = DEFAULT_CARRY,
         on_step: StepHook | None = None,
         constraint: ConstraintSettings = ConstraintSettings(),
@@ -185,7 +188,7 @@ class ReCoPipeline:
     ) -> WindowEdit:
         """The whole clip, edited in windows of ``spec.length`` frames (see reco_core.windows); source-sized result.
 
-        Every window samples from the same seed; the region mask (and the automatic estimate) follow each window.
+        ``overlap`` None: `default_overlap` of the window. Every window samples from the same seed; the region mask (and the automatic estimate) follow each window.
         An edited first frame starts the first window only (the carry continues it); a reference serves every window.
         """
         def edit_window(window: Window, carried: torch.Tensor | None) -> WindowEdit:
@@ -197,4 +200,6 @@ class ReCoPipeline:
                                carried=carried)
             return WindowEdit(result.edited, result.region_map)
 
+        check_mask_frames(region_mask, source.shape[0])
+        overlap = default_overlap(spec.length) if overlap is None else overlap
         return edit_in_windows(source.shape[0], spec.length, overlap, carry, edit_window, on_window)

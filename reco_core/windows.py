@@ -33,6 +33,12 @@ DEFAULT_CARRY = "first_frame"
 DEFAULT_OVERLAP = 9
 
 
+def default_overlap(length: int) -> int:
+    """About a ninth of the window, as 4n + 1 frames: 9 for ReCo's 81, 1 for 9 to 33, 0 below 9 (stills)."""
+    ninth = length // 9
+    return 4 * ((ninth - 1) // 4) + 1 if ninth else 0
+
+
 class Window(NamedTuple):
     """Source frames ``start .. start + frames - 1``; ``overlap`` of them (the first ones) were in earlier windows."""
 
@@ -73,6 +79,13 @@ def plan_windows(total: int, length: int, overlap: int) -> list[Window]:
     starts = list(range(0, total - length, length - overlap)) + [total - length]
     return [Window(start, length, max(0, previous_end - start))
             for start, previous_end in zip(starts, [0] + [s + length for s in starts[:-1]])]
+
+
+def check_mask_frames(mask: torch.Tensor | None, total: int) -> None:
+    """A source-aligned region mask must have one frame for all, or one per source frame of the clip to edit."""
+    if mask is not None and mask.shape[0] not in (1, total):
+        raise ValueError(f"region mask has {mask.shape[0]} frames but the clip to edit has {total}: give one mask "
+                         "per source frame, or a single mask for all frames.")
 
 
 def window_part(clip: torch.Tensor | None, window: Window) -> torch.Tensor | None:

@@ -21,7 +21,7 @@ from ..sampling import SAMPLERS
 from ..schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS
 from ..stills import is_image_path, write_still
 from ..text_embeddings import load_text_embeddings
-from ..windows import CARRY_MODES, DEFAULT_CARRY, DEFAULT_OVERLAP
+from ..windows import CARRY_MODES, DEFAULT_CARRY, default_overlap
 from ..video_io import read_audio, read_video, read_window, write_video
 from ..wan_models import ModelFileError, load_transformer, load_vae
 from ..weights.checkpoint import WeightFileError, load_state_dict
@@ -51,8 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", type=int, default=0, help="first source frame to edit")
     parser.add_argument("--frames", type=int, default=None,
                         help="edit only this many frames from --start (default: the whole clip, in windows)")
-    parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP,
-                        help="frames each window shares with the one before (4n+1 fills whole latent frames)")
+    parser.add_argument("--overlap", type=int, default=None,
+                        help="frames each window shares with the one before (default: about a ninth of --length "
+                        "as 4n+1, 9 for 81; 4n+1 fills whole latent frames)")
     parser.add_argument("--carry", choices=CARRY_MODES, default=DEFAULT_CARRY,
                         help="how the edit crosses window seams: first_frame keeps the previous window's last "
                         "edited frames as the next window's first frames; blend cross-fades independent windows")
@@ -146,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         spec = CanvasSpec(half_width=args.width, height=args.height, length=args.length, fit=args.fit)
         settings = SamplingSettings(steps=args.steps, cfg=args.cfg, shift=args.shift, sampler=args.sampler,
                                     seed=args.seed)
+        overlap = default_overlap(args.length) if args.overlap is None else args.overlap
         constraint, region_mask = _constraint(args)
         positive, negative = _embeddings(args)
         transformer = load_transformer(args.transformer, dtype)
@@ -154,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         pipeline = ReCoPipeline(transformer, load_vae(args.vae, dtype), args.device)
         with StepProgress("ReCo edit") as progress:
             result = pipeline.edit_clip(window.frames, positive, negative, spec, settings, args.mode,
-                                        _image(args.first_frame), _image(args.reference), args.overlap, args.carry,
+                                        _image(args.first_frame), _image(args.reference), overlap, args.carry,
                                         on_step=progress.update, constraint=constraint, region_mask=region_mask,
                                         on_window=progress.window)
         span = window.span
