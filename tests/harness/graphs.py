@@ -58,3 +58,14 @@ def decode_split_save(source: tuple[str, int], prefix: str) -> dict:
 def reco_edit(tiny_models, video_name: str, prefix: str = "video/reco", **sampler_overrides) -> dict:
     return {**loaders(tiny_models, video_name), **canvas(), **reco_sampler(**sampler_overrides),
             **decode_split_save(("sampler", 0), prefix)}
+
+
+def windowed_edit(source=("parts", 0), steps: int = 1, **overrides) -> dict:
+    """ReCoWindowedEdit on the tiny models: whole clip in 9-frame windows of 32 x 32 halves."""
+    inputs = {"model": ["unet", 0], "vae": ["vae", 0], "positive": ["pos", 0], "negative": ["neg", 0],
+              "source_frames": list(source), "width": 32, "height": 32, "window_length": 9, "overlap": 1,
+              "carry": "first_frame", "fit": "stretch", "seed": 7, "steps": steps, "cfg": 5.0, "sampler_name": "euler",
+              "scheduler": "simple", "shift": 5.0, "region_mode": "off", "constraint_type": "block",
+              "constraint_strength": 1.0, "constraint_start": 0.0, "constraint_end": 1.0, "auto_steps": 1,
+              "auto_threshold": 0.5}
+    return {"windowed": {"class_type": "ReCoWindowedEdit", "inputs": {**inputs, **overrides}}}
