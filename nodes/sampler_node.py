@@ -35,6 +35,51 @@ from .region_hook import attention_override
 StepCallback = Callable[[int, torch.Tensor, torch.Tensor, int, torch.Tensor], None]
 
 
+def sampling_inputs() -> list[io.Input]:
+    """seed, steps, cfg, sampler_name, scheduler, shift: ReCoSampler's inputs, shared with ReCoWindowedEdit."""
+    return [
+        io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                     tooltip="Noise seed; both halves start from this noise."),
+        io.Int.Input("steps", default=RECO_STEPS, min=1, max=10000, tooltip="Sampling steps (ReCo: 50)."),
+        io.Float.Input("cfg", default=RECO_CFG, min=0.0, max=100.0, step=0.1, round=0.01,
+                       tooltip="Classifier-free guidance scale (ReCo: 5)."),
+        io.Combo.Input("sampler_name", options=comfy.samplers.KSampler.SAMPLERS, default="euler",
+                       tooltip="Any ComfyUI sampler; ReCo uses euler (uni_pc with 30 steps also works)."),
+        io.Combo.Input("scheduler", options=comfy.samplers.KSampler.SCHEDULERS, default="simple",
+                       tooltip="Sigma schedule; simple is the flow-matching schedule ReCo uses."),
+        io.Float.Input("shift", default=RECO_SHIFT, min=0.0, max=100.0, step=0.01,
+                       tooltip="Flow shift sigma' = shift*s/(1+(shift-1)*s) (ReCo: 5)."),
+    ]
+
+
+def constraint_inputs() -> list[io.Input]:
+    """region_mode, constraint_strength/start/end, auto_steps, auto_threshold: the region constraint's inputs."""
+    return [
+        io.Combo.Input("region_mode", options=list(REGION_MODES), default="off",
+                       tooltip="off: plain ReCo (no mask needed). mask: constrain the region of region_mask. "
+                       "auto: estimate the region from the first steps' region map, constrain the rest."),
+        io.Float.Input("constraint_strength", default=1.0, min=0.0, max=1.0, step=0.01,
+                       tooltip="How much edited-region queries are kept from attending to the source "
+                       "object: 0 no effect, 1 blocks it (videograin: scales VideoGrain's lambda)."),
+        io.Float.Input("constraint_start", default=0.0, min=0.0, max=1.0, step=0.01,
+                       tooltip="Fraction of the steps after which the constraint starts."),
+        io.Float.Input("constraint_end", default=1.0, min=0.0, max=1.0, step=0.01,
+                       tooltip="Fraction of the steps after which the constraint stops."),
+        io.Int.Input("auto_steps", default=5, min=1, max=1000,
+                     tooltip="region_mode auto: steps whose region maps estimate the region."),
+        io.Float.Input("auto_threshold", default=0.5, min=0.0, max=1.0, step=0.01,
+                       tooltip="region_mode auto: region map level counted as edited."),
+    ]
+
+
+def constraint_type_input() -> io.Input:
+    """The constraint kind; optional, since ReCoSampler gained it after workflows were saved."""
+    return io.Combo.Input("constraint_type", options=list(CONSTRAINT_KINDS), default="block", optional=True,
+                          tooltip="block: edited-region queries' attention to the source object is scaled by "
+                          "1 - strength. videograin: VideoGrain's score modulation (pushes those queries toward "
+                          "their own region), strongest at high noise; use constraint_end 0.3 as VideoGrain does.")
+
+
 class ReCoSampler(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -50,39 +95,13 @@ class ReCoSampler(io.ComfyNode):
                 io.Conditioning.Input("positive", tooltip="positive output of ReCoCanvas."),
                 io.Conditioning.Input("negative", tooltip="negative output of ReCoCanvas."),
                 io.Latent.Input("latent", tooltip="latent output of ReCoCanvas (the empty canvas)."),
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
-                             tooltip="Noise seed; both halves start from this noise."),
-                io.Int.Input("steps", default=RECO_STEPS, min=1, max=10000, tooltip="Sampling steps (ReCo: 50)."),
-                io.Float.Input("cfg", default=RECO_CFG, min=0.0, max=100.0, step=0.1, round=0.01,
-                               tooltip="Classifier-free guidance scale (ReCo: 5)."),
-                io.Combo.Input("sampler_name", options=comfy.samplers.KSampler.SAMPLERS, default="euler",
-                               tooltip="Any ComfyUI sampler; ReCo uses euler (uni_pc with 30 steps also works)."),
-                io.Combo.Input("scheduler", options=comfy.samplers.KSampler.SCHEDULERS, default="simple",
-                               tooltip="Sigma schedule; simple is the flow-matching schedule ReCo uses."),
-                io.Float.Input("shift", default=RECO_SHIFT, min=0.0, max=100.0, step=0.01,
-                               tooltip="Flow shift sigma' = shift*s/(1+(shift-1)*s) (ReCo: 5)."),
+                *sampling_inputs(),
                 io.Float.Input("denoise", default=1.0, min=0.0, max=1.0, step=0.01,
                                tooltip="1 regenerates both halves from pure noise, as ReCo does."),
-                io.Combo.Input("region_mode", options=list(REGION_MODES), default="off",
-                               tooltip="off: plain ReCo (no mask needed). mask: constrain the region of region_mask. "
-                               "auto: estimate the region from the first steps' region map, constrain the rest."),
-                io.Float.Input("constraint_strength", default=1.0, min=0.0, max=1.0, step=0.01,
-                               tooltip="How much edited-region queries are kept from attending to the source "
-                               "object: 0 no effect, 1 blocks it (videograin: scales VideoGrain's lambda)."),
-                io.Float.Input("constraint_start", default=0.0, min=0.0, max=1.0, step=0.01,
-                               tooltip="Fraction of the steps after which the constraint starts."),
-                io.Float.Input("constraint_end", default=1.0, min=0.0, max=1.0, step=0.01,
-                               tooltip="Fraction of the steps after which the constraint stops."),
-                io.Int.Input("auto_steps", default=5, min=1, max=1000,
-                             tooltip="region_mode auto: steps whose region maps estimate the region."),
-                io.Float.Input("auto_threshold", default=0.5, min=0.0, max=1.0, step=0.01,
-                               tooltip="region_mode auto: region map level counted as edited."),
+                *constraint_inputs(),
                 # New inputs go last and optional: saved UI workflows store widget values by position, and API
                 # prompts saved before an input existed must still validate.
-                io.Combo.Input("constraint_type", options=list(CONSTRAINT_KINDS), default="block", optional=True,
-                               tooltip="block: edited-region queries' attention to the source object is scaled by "
-                               "1 - strength. videograin: VideoGrain's score modulation (pushes those queries toward "
-                               "their own region), strongest at high noise; use constraint_end 0.3 as VideoGrain does."),
+                constraint_type_input(),
                 io.Mask.Input("region_mask", optional=True,
                               tooltip="region_mode mask: the edit region, aligned with the source frames "
                               "(one per frame, or one for all)."),

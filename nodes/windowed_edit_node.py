@@ -11,17 +11,15 @@ steps; the cancel button stops it between steps and windows.
 
 from __future__ import annotations
 
-import comfy.samplers
 import comfy.utils
 import latent_preview
 import torch
 from comfy_api.latest import io
 
 from ..reco_core import footage
-from ..reco_core.attention.constraint import CONSTRAINT_KINDS, REGION_MODES, ConstraintSettings
+from ..reco_core.attention.constraint import ConstraintSettings
 from ..reco_core.canvas import FITS, CanvasSpec, build_canvas, restore, restore_mask
 from ..reco_core.region_map import region_map_to_pixels
-from ..reco_core.schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS
 from ..reco_core.windows import (
     CARRY_MODES, DEFAULT_CARRY, DEFAULT_OVERLAP, Window, WindowEdit, carry_edit, check_mask_frames, edit_in_windows,
     window_part,
@@ -30,7 +28,7 @@ from .canvas_checks import canvas_size_problem
 from .canvas_node import MAX_SIDE, encode_canvas
 from .input_checks import about_input, check_inputs, widget_problem
 from .model_checks import require_no_context_windows, require_vace_model
-from .sampler_node import sample_canvas
+from .sampler_node import constraint_inputs, constraint_type_input, sample_canvas, sampling_inputs
 
 MAX_OVERLAP = 1024
 
@@ -68,32 +66,9 @@ class ReCoWindowedEdit(io.ComfyNode):
                                "overlaps cross-faded."),
                 io.Combo.Input("fit", options=list(FITS), default="stretch",
                                tooltip="How a source of another aspect fills a half: stretch, crop or pad."),
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
-                             tooltip="Noise seed, the same for every window."),
-                io.Int.Input("steps", default=RECO_STEPS, min=1, max=10000, tooltip="Sampling steps per window."),
-                io.Float.Input("cfg", default=RECO_CFG, min=0.0, max=100.0, step=0.1, round=0.01,
-                               tooltip="Classifier-free guidance scale (ReCo: 5)."),
-                io.Combo.Input("sampler_name", options=comfy.samplers.KSampler.SAMPLERS, default="euler",
-                               tooltip="Any ComfyUI sampler; ReCo uses euler."),
-                io.Combo.Input("scheduler", options=comfy.samplers.KSampler.SCHEDULERS, default="simple",
-                               tooltip="Sigma schedule; simple is the flow-matching schedule ReCo uses."),
-                io.Float.Input("shift", default=RECO_SHIFT, min=0.0, max=100.0, step=0.01,
-                               tooltip="Flow shift (ReCo: 5)."),
-                io.Combo.Input("region_mode", options=list(REGION_MODES), default="off",
-                               tooltip="off, mask (region_mask, sliced per window) or auto (estimated in every "
-                               "window), as in ReCo Sampler."),
-                io.Combo.Input("constraint_type", options=list(CONSTRAINT_KINDS), default="block",
-                               tooltip="block or videograin, as in ReCo Sampler."),
-                io.Float.Input("constraint_strength", default=1.0, min=0.0, max=1.0, step=0.01,
-                               tooltip="How much edited-region queries are kept from the source object."),
-                io.Float.Input("constraint_start", default=0.0, min=0.0, max=1.0, step=0.01,
-                               tooltip="Fraction of the steps after which the constraint starts."),
-                io.Float.Input("constraint_end", default=1.0, min=0.0, max=1.0, step=0.01,
-                               tooltip="Fraction of the steps after which the constraint stops."),
-                io.Int.Input("auto_steps", default=5, min=1, max=1000,
-                             tooltip="region_mode auto: steps whose region maps estimate the region."),
-                io.Float.Input("auto_threshold", default=0.5, min=0.0, max=1.0, step=0.01,
-                               tooltip="region_mode auto: region map level counted as edited."),
+                *sampling_inputs(),
+                *constraint_inputs(),
+                constraint_type_input(),
                 io.Mask.Input("region_mask", optional=True,
                               tooltip="region_mode mask: the edit region at the source's size, one per source "
                               "frame or one for all."),
@@ -138,8 +113,8 @@ class ReCoWindowedEdit(io.ComfyNode):
     @classmethod
     def execute(cls, model, vae, positive, negative, source_frames, width: int, height: int, window_length: int,
                 overlap: int, carry: str, fit: str, seed: int, steps: int, cfg: float, sampler_name: str,
-                scheduler: str, shift: float, region_mode: str, constraint_type: str, constraint_strength: float,
-                constraint_start: float, constraint_end: float, auto_steps: int, auto_threshold: float,
+                scheduler: str, shift: float, region_mode: str, constraint_strength: float, constraint_start: float,
+                constraint_end: float, auto_steps: int, auto_threshold: float, constraint_type: str = "block",
                 region_mask=None, even_size: bool = True) -> io.NodeOutput:
         check_inputs(cls, locals())
         require_vace_model(model)
@@ -160,10 +135,9 @@ class ReCoWindowedEdit(io.ComfyNode):
             if carried is not None:
                 canvas = carry_edit(canvas, carried)
             window_positive, window_negative, latent = encode_canvas(canvas, vae, positive, negative)
-            with about_input("region_mask"):
-                sampled, final = sample_canvas(model, window_positive, window_negative, latent, seed, steps, cfg,
-                                               sampler_name, scheduler, shift, 1.0, settings,
-                                               window_part(region_mask, window), progress.step)
+            sampled, final = sample_canvas(model, window_positive, window_negative, latent, seed, steps, cfg,
+                                           sampler_name, scheduler, shift, 1.0, settings,
+                                           window_part(region_mask, window), progress.step)
             decoded = vae.decode(sampled["samples"])
             decoded = decoded.reshape(-1, *decoded.shape[-3:])[..., :3]
             pixels = region_map_to_pixels(final, frames=spec.length, height=spec.height, width=spec.half_width)

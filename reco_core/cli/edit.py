@@ -144,10 +144,12 @@ def run(args: argparse.Namespace) -> int:
         if is_image_path(args.output) and window.frames.shape[0] != 1:
             raise ValueError(f"{args.output.name} is an image file, which holds one frame, but the source has "
                              f"{window.frames.shape[0]} to edit: write a video (.mp4), or pass --frames 1.")
-        spec = CanvasSpec(half_width=args.width, height=args.height, length=args.length, fit=args.fit)
+        # A still is a one-frame clip: a one-frame canvas, not the window's length of repeats of it.
+        length = 1 if window.frames.shape[0] == 1 else args.length
+        spec = CanvasSpec(half_width=args.width, height=args.height, length=length, fit=args.fit)
         settings = SamplingSettings(steps=args.steps, cfg=args.cfg, shift=args.shift, sampler=args.sampler,
                                     seed=args.seed)
-        overlap = default_overlap(args.length) if args.overlap is None else args.overlap
+        overlap = default_overlap(length) if args.overlap is None else args.overlap
         constraint, region_mask = _constraint(args)
         positive, negative = _embeddings(args)
         transformer = load_transformer(args.transformer, dtype)
