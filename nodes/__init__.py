@@ -17,13 +17,14 @@ from .load_video_node import ReCoLoadVideo
 from .video_out_node import ReCoCreateVideo
 from .toy_text_node import ReCoToyTextEncode
 from .region_instructions_node import ReCoRegionInstructions
+from .windowed_edit_node import ReCoWindowedEdit
 
 
 class ReCoExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         return [ReCoLoRALoader, ReCoCanvas, ReCoSampler, ReCoSplit, ReCoRegionPreview, ReCoTrainLoRA,
                 ReCoSaveConditioning, ReCoLoadConditioning, ReCoLoadVideo, ReCoCreateVideo,
-                ReCoToyTextEncode, ReCoRegionInstructions]
+                ReCoToyTextEncode, ReCoRegionInstructions, ReCoWindowedEdit]
 
 
 async def comfy_entrypoint() -> ReCoExtension:

@@ -10,7 +10,7 @@ import node_helpers
 import torch
 from comfy_api.latest import io
 
-from ..reco_core.canvas import FITS, MODES, CanvasSpec, build_canvas
+from ..reco_core.canvas import FITS, MODES, Canvas, CanvasSpec, build_canvas
 from ..reco_core.vace_context import empty_latent_shape, vace_context
 from .canvas_checks import canvas_size_problem
 from .canvas_type import LATENT_KEY, CanvasInfo, CanvasLayout
@@ -85,12 +85,22 @@ class ReCoCanvas(io.ComfyNode):
             reference_image=None if reference_image is None else reference_image[:1, ..., :3],
             start=start_frame,
         )
-        context = vace_context(lambda frames: vae.encode(frames), canvas.control, canvas.mask, canvas.reference)
-        values = {"vace_frames": [context.frames], "vace_mask": [context.mask], "vace_strength": [1.0]}
-        positive = node_helpers.conditioning_set_values(positive, values, append=True)
-        negative = node_helpers.conditioning_set_values(negative, values, append=True)
-        layout = CanvasLayout(canvas.geometry, context.trim)
-        shape = empty_latent_shape(height, spec.width, length, reference=canvas.reference is not None)
-        latent = {"samples": torch.zeros(shape, device=comfy.model_management.intermediate_device()),
-                  LATENT_KEY: layout}
-        return io.NodeOutput(positive, negative, latent, layout, canvas.control)
+        positive, negative, latent = encode_canvas(canvas, vae, positive, negative)
+        return io.NodeOutput(positive, negative, latent, latent[LATENT_KEY], canvas.control)
+
+
+def encode_canvas(canvas: Canvas, vae, positive, negative) -> tuple[list, list, dict]:
+    """The canvas as VACE conditioning (appended to both prompts) and its empty LATENT, which carries the layout.
+
+    ReCoCanvas does this once; ReCoWindowedEdit once per window.
+    """
+    context = vace_context(lambda frames: vae.encode(frames), canvas.control, canvas.mask, canvas.reference)
+    values = {"vace_frames": [context.frames], "vace_mask": [context.mask], "vace_strength": [1.0]}
+    positive = node_helpers.conditioning_set_values(positive, values, append=True)
+    negative = node_helpers.conditioning_set_values(negative, values, append=True)
+    geometry = canvas.geometry
+    shape = empty_latent_shape(geometry.height, 2 * geometry.half_width, geometry.length,
+                               reference=canvas.reference is not None)
+    latent = {"samples": torch.zeros(shape, device=comfy.model_management.intermediate_device()),
+              LATENT_KEY: CanvasLayout(geometry, context.trim)}
+    return positive, negative, latent

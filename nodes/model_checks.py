@@ -31,3 +31,18 @@ def require_video_latent(latent: dict, input_name: str = "latent") -> None:
             f"{input_name}: this latent is shaped {shape}, an image latent; ReCo samples a Wan video latent "
             "(B, 16, T, H, W). Connect the latent output of ReCoCanvas."
         )
+
+
+def require_no_context_windows(model, region_mode: str, input_name: str = "model") -> None:
+    """Native context windows sample the canvas in slices of frames, where the region constraint cannot follow.
+
+    The constraint acts on self-attentions over the whole canvas; inside a context window the sequence is shorter and
+    it would silently do nothing. So it is refused, never dropped.
+    """
+    if region_mode != "off" and getattr(model, "model_options", {}).get("context_handler") is not None:
+        raise ValueError(
+            f"{input_name}: this model carries native context windows (WanContextWindowsManual or "
+            f"ContextWindowsManual), which sample the canvas in slices of frames, so region_mode {region_mode} "
+            "cannot follow them. For a long clip use ReCo Windowed Edit (it carries the edit and the region "
+            "constraint into every window), or remove the context-windows node, or set region_mode to off."
+        )

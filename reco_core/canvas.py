@@ -153,7 +153,7 @@ def build_canvas(
     window = source_frames[start:start + length]
     used = window.shape[0]
     source_box, half_box = fit_boxes(src_width, src_height, width, height, spec.fit)
-    left = _place(window, source_box, half_box, width, height, fill=0.0)
+    left = place_frames(window, source_box, half_box, width, height, fill=0.0)
 
     control = torch.full((length, height, 2 * width, 3), NEUTRAL_GRAY, dtype=torch.float32, device=left.device)
     control[:used, :, :width] = left
@@ -164,7 +164,7 @@ def build_canvas(
     if mode == "first_frame":
         edited = _check_image(edited_first_frame, "edited_first_frame")
         boxes = fit_boxes(edited.shape[2], edited.shape[1], width, height, spec.fit)
-        control[0, :, width:] = _place(edited, *boxes, width, height, fill=0.0)[0]
+        control[0, :, width:] = place_frames(edited, *boxes, width, height, fill=0.0)[0]
         mask[0, :, width:] = 0.0
 
     reference = None
@@ -172,7 +172,7 @@ def build_canvas(
         image = _check_image(reference_image, "reference_image")
         boxes = fit_boxes(image.shape[2], image.shape[1], width, height, "pad")
         reference = torch.ones((1, height, 2 * width, 3), dtype=torch.float32, device=left.device)
-        reference[:, :, width:] = _place(image, *boxes, width, height, fill=1.0)
+        reference[:, :, width:] = place_frames(image, *boxes, width, height, fill=1.0)
 
     geometry = CanvasGeometry(
         source_width=src_width, source_height=src_height, source_frames=frames, start=start, frames_used=used,
@@ -240,7 +240,8 @@ def fit_boxes(src_width: int, src_height: int, width: int, height: int, fit: Fit
     raise ValueError(f"fit must be one of {FITS}, got {fit!r}.")
 
 
-def _place(frames: torch.Tensor, source_box: Box, half_box: Box, width: int, height: int, fill: float) -> torch.Tensor:
+def place_frames(frames: torch.Tensor, source_box: Box, half_box: Box, width: int, height: int,
+                 fill: float) -> torch.Tensor:
     """Cut ``source_box`` from each frame, resize it to ``half_box`` and lay it on a ``fill``-colored half."""
     out = torch.full((frames.shape[0], height, width, 3), fill, dtype=torch.float32, device=frames.device)
     return _paste(frames, source_box, half_box, out)

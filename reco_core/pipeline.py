@@ -22,6 +22,10 @@ from .sampling import SAMPLERS, guided, initial_latent
 from .schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS, flow_sigmas
 from .vace_context import VaceContext, empty_latent_shape, vace_context
 from .wan_latent import denormalize_latent
+from .windows import (
+    DEFAULT_CARRY, Window, WindowEdit, carry_edit, check_mask_frames, default_overlap, edit_in_windows,
+    window_part,
+)
 
 StepHook = Callable[[int, int, torch.Tensor], None]  # (step, total, region map (T, h, w)) -> None; may raise to cancel
 
@@ -139,9 +143,15 @@ class ReCoPipeline:
         on_step: StepHook | None = None,
         constraint: ConstraintSettings = ConstraintSettings(),
         region_mask: torch.Tensor | None = None,
+        carried: torch.Tensor | None = None,
     ) -> EditResult:
-        """One ReCo edit; ``constraint`` and a source-aligned ``region_mask`` (F, H, W) as ReCoSampler takes them."""
+        """One ReCo edit; ``constraint`` and a source-aligned ``region_mask`` (F, H, W) as ReCoSampler takes them.
+
+        ``carried``: already edited frames kept on the first target frames (windows.carry_edit), or None.
+        """
         canvas: Canvas = build_canvas(source, spec, mode, edited_first_frame, reference_image, start)
+        if carried is not None:
+            canvas = carry_edit(canvas, carried)
         context = vace_context(self.codec.encode, canvas.control, canvas.mask, canvas.reference)
         shape = empty_latent_shape(spec.height, spec.width, spec.length, reference=canvas.reference is not None)
         run = start_constraint(constraint, shape, settings.steps, context.trim,
@@ -158,3 +168,38 @@ class ReCoPipeline:
                                                           width=spec.half_width), canvas.geometry),
             region_maps=run.maps,
         )
+
+    def edit_clip(
+        self,
+        source: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        negative_embeds: torch.Tensor | None = None,
+        spec: CanvasSpec = CanvasSpec(),
+        settings: SamplingSettings = SamplingSettings(),
+        mode: Mode = "edit",
+        edited_first_frame: torch.Tensor | None = None,
+        reference_image: torch.Tensor | None = None,
+        overlap: int | None = None,
+        carry: str = DEFAULT_CARRY,
+        on_step: StepHook | None = None,
+        constraint: ConstraintSettings = ConstraintSettings(),
+        region_mask: torch.Tensor | None = None,
+        on_window: Callable[[int, int], None] | None = None,
+    ) -> WindowEdit:
+        """The whole clip, edited in windows of ``spec.length`` frames (see reco_core.windows); source-sized result.
+
+        ``overlap`` None: `default_overlap` of the window. Every window samples from the same seed; the region mask (and the automatic estimate) follow each window.
+        An edited first frame starts the first window only (the carry continues it); a reference serves every window.
+        """
+        def edit_window(window: Window, carried: torch.Tensor | None) -> WindowEdit:
+            first = window.start == 0
+            result = self.edit(source[window.start:window.end], prompt_embeds, negative_embeds, spec, settings,
+                               mode if first or mode == "reference" else "edit",
+                               edited_first_frame if first else None, reference_image,
+                               on_step=on_step, constraint=constraint, region_mask=window_part(region_mask, window),
+                               carried=carried)
+            return WindowEdit(result.edited, result.region_map)
+
+        check_mask_frames(region_mask, source.shape[0])
+        overlap = default_overlap(spec.length) if overlap is None else overlap
+        return edit_in_windows(source.shape[0], spec.length, overlap, carry, edit_window, on_window)

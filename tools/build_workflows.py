@@ -236,12 +236,86 @@ def toy_workflow(name: str) -> Workflow:
     return Workflow(name, tuple(nodes))
 
 
+# Whole clips in windows, and stills: ReCoWindowedEdit in place of Canvas -> Sampler -> Decode -> Split.
+WINDOWED, SAVE_IMAGE, WINDOW_NOTE = 40, 41, 42
+SOURCE_IMAGE = "input_image.png"
+IMAGE_PREFIX = "ReCo_image"
+
+WINDOW_TEXT = """*ReCo Windowed Edit* edits the whole clip, however long, in windows of `window_length` frames (81, what \
+ReCo was trained on). Each window starts from the last `overlap` edited frames of the one before (`carry` \
+*first_frame*), so the edit continues across the seams; *blend* cross-fades independently edited windows instead. \
+The progress bar counts every step of every window. `region_mode` works as in *ReCo Sampler*, in every window.
+"""
+
+IMAGE_TEXT = """Each image is edited as a one-frame clip (`window_length` 1, `overlap` 0): a batch of images is a \
+batch of independent edits, not a clip. The edit comes back at the image's own size (`even_size` off).
+"""
+
+
+def edit_nodes(lora: str, first_column: tuple[Node | Note, ...]) -> list[Node | Note]:
+    """Loaders, LoRA and the two prompts, as in the edit graph; ``first_column`` adds the source loader."""
+    return [
+        Node(UNET, "UNETLoader", 0,
+             {"unet_name": "wan2.1_vace_1.3B_fp16.safetensors", "weight_dtype": "default"}),
+        Node(CLIP, "CLIPLoader", 0,
+             {"clip_name": "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "type": "wan", "device": "default"}),
+        Node(VAE, "VAELoader", 0, {"vae_name": "wan_2.1_vae.safetensors"}),
+        *first_column,
+        Node(LORA, "ReCoLoRALoader", 1, {"model": Link(UNET, 0), "lora_name": lora}),
+        Node(POSITIVE, "CLIPTextEncode", 1, {"text": INSTRUCTION, "clip": Link(CLIP, 0)},
+             title="Instruction", size=(420, 130), colors=POSITIVE_COLORS),
+        Node(NEGATIVE, "CLIPTextEncode", 1, {"text": WAN_NEGATIVE_PROMPT, "clip": Link(CLIP, 0)},
+             title="Negative prompt (Wan)", size=(420, 160), colors=NEGATIVE_COLORS),
+    ]
+
+
+def windowed_inputs(source: Link, **widgets: object) -> dict[str, object]:
+    return {"model": Link(LORA, 0), "vae": Link(VAE, 0), "positive": Link(POSITIVE, 0),
+            "negative": Link(NEGATIVE, 0), "source_frames": source, **widgets}
+
+
+def long_clip_workflow(name: str) -> Workflow:
+    """A whole clip of any length in one graph: Load Video -> ReCo Windowed Edit -> Create Video -> Save Video."""
+    steps = overview(EDIT_LORA, None).replace("## ReCo: edit a video from an instruction",
+                                              "## ReCo: edit a whole clip of any length")
+    nodes = [
+        Note(OVERVIEW_NOTE, 0, "Start here", steps, (NODE_WIDTH + 80, 340)),
+        *edit_nodes(EDIT_LORA, (Node(VIDEO, "LoadVideo", 0, {"file": SOURCE_VIDEO}, size=(NODE_WIDTH, 360)),)),
+        Node(PARTS, "GetVideoComponents", 1, {"video": Link(VIDEO, 0)}),
+        Note(WINDOW_NOTE, 2, "How long clips are edited", WINDOW_TEXT, (NODE_WIDTH + 40, 220)),
+        Node(WINDOWED, "ReCoWindowedEdit", 2, windowed_inputs(Link(PARTS, 0))),
+        Node(CREATE, "CreateVideo", 3, {"images": Link(WINDOWED, 0), "fps": Link(PARTS, 2), "audio": Link(PARTS, 1)}),
+        Node(SAVE, "SaveVideo", 4, {"video": Link(CREATE, 0), "filename_prefix": OUTPUT_PREFIX}, size=(480, 420)),
+    ]
+    return Workflow(name, tuple(nodes))
+
+
+def image_workflow(name: str) -> Workflow:
+    """A still (or a batch of independent stills): Load Image -> ReCo Windowed Edit, one frame each -> Save Image."""
+    steps = (f"## ReCo: edit an image from an instruction\n\n1. **Models**: as in `reco_edit` (`{EDIT_LORA}` in "
+             "`loras`).\n\n2. **Image**: choose it in *Load Image*.\n\n3. **Instruction**: write it in the green "
+             f"node, e.g. *{INSTRUCTION}*\n\n4. **Queue.** The edit is saved to `output/{IMAGE_PREFIX}_*.png` at the "
+             "image's size.\n")
+    nodes = [
+        Note(OVERVIEW_NOTE, 0, "Start here", steps, (NODE_WIDTH + 80, 300)),
+        *edit_nodes(EDIT_LORA, (Node(IMAGE, "LoadImage", 0, {"image": SOURCE_IMAGE}, size=(NODE_WIDTH, 320)),)),
+        Note(WINDOW_NOTE, 2, "Stills", IMAGE_TEXT, (NODE_WIDTH + 40, 130)),
+        Node(WINDOWED, "ReCoWindowedEdit", 2, windowed_inputs(Link(IMAGE, 0), window_length=1, overlap=0,
+                                                              even_size=False)),
+        Node(SAVE_IMAGE, "SaveImage", 3, {"images": Link(WINDOWED, 0), "filename_prefix": IMAGE_PREFIX},
+             size=(480, 420)),
+    ]
+    return Workflow(name, tuple(nodes))
+
+
 SPECS = (
     reco_workflow("reco_edit", "edit", EDIT_LORA),
     reco_workflow("reco_edit_first_frame", "first_frame", EDIT_LORA, FIRST_FRAME),
     reco_workflow("reco_edit_reference", "reference", REFERENCE_LORA, REFERENCE),
     region_preview_workflow("reco_region_preview"),
     toy_workflow("reco_toy_edit"),
+    long_clip_workflow("reco_edit_long"),
+    image_workflow("reco_edit_image"),
 )
 
 

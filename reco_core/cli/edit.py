@@ -19,7 +19,9 @@ from ..pipeline import ReCoPipeline, SamplingSettings
 from ..preview.overlay import render_overlay
 from ..sampling import SAMPLERS
 from ..schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS
+from ..stills import is_image_path, write_still
 from ..text_embeddings import load_text_embeddings
+from ..windows import CARRY_MODES, DEFAULT_CARRY, default_overlap
 from ..video_io import read_audio, read_video, read_window, write_video
 from ..wan_models import ModelFileError, load_transformer, load_vae
 from ..weights.checkpoint import WeightFileError, load_state_dict
@@ -44,8 +46,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lora-strength", type=float, default=1.0)
     parser.add_argument("--width", type=int, default=832, help="width of each canvas half (multiple of 16)")
     parser.add_argument("--height", type=int, default=480, help="canvas height (multiple of 16)")
-    parser.add_argument("--length", type=int, default=81, help="canvas frames, 4n+1")
-    parser.add_argument("--start", type=int, default=0, help="first source frame of the canvas window")
+    parser.add_argument("--length", type=int, default=81,
+                        help="canvas frames, 4n+1: the window a longer clip is edited in, window by window")
+    parser.add_argument("--start", type=int, default=0, help="first source frame to edit")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="edit only this many frames from --start (default: the whole clip, in windows)")
+    parser.add_argument("--overlap", type=int, default=None,
+                        help="frames each window shares with the one before (default: about a ninth of --length "
+                        "as 4n+1, 9 for 81; 4n+1 fills whole latent frames)")
+    parser.add_argument("--carry", choices=CARRY_MODES, default=DEFAULT_CARRY,
+                        help="how the edit crosses window seams: first_frame keeps the previous window's last "
+                        "edited frames as the next window's first frames; blend cross-fades independent windows")
     parser.add_argument("--fit", choices=FITS, default="stretch", help="how the source fills a half")
     parser.add_argument("--mode", choices=MODES, default="edit")
     parser.add_argument("--first-frame", type=Path, help="edited first frame (image file) for --mode first_frame")
@@ -96,14 +107,15 @@ def _constraint(args: argparse.Namespace) -> tuple[ConstraintSettings, torch.Ten
                          "auto.")
     if args.region_mask is None:
         return settings, None
-    # Decoded and shrunk exactly as the source window is, so a mask drawn at the source's size lines up with it.
-    mask = read_window(args.region_mask, 0, args.start + args.length, cover=(args.width, args.height)).frames
+    # Decoded and shrunk exactly as the source is, so a mask drawn at the source's size lines up with it.
+    count = None if args.frames is None else args.start + args.frames
+    mask = read_window(args.region_mask, 0, count, cover=(args.width, args.height)).frames
     return settings, (mask if len(mask) == 1 else mask[args.start:]).mean(dim=-1)
 
 
 def region_map_path(output: Path) -> Path:
-    """Where the region-map video of an edit goes: beside it, e.g. out.mp4 -> out_region_map.mp4."""
-    return output.with_name(f"{output.stem}_region_map.mp4")
+    """Where the region map of an edit goes: beside it, e.g. out.mp4 -> out_region_map.mp4 (a still: .png)."""
+    return output.with_name(f"{output.stem}_region_map{'.png' if is_image_path(output) else '.mp4'}")
 
 
 def _embeddings(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -126,12 +138,18 @@ def _image(path: Path | None) -> torch.Tensor | None:
 def run(args: argparse.Namespace) -> int:
     dtype = getattr(torch, args.dtype)
     try:
-        # Only the window is decoded, already shrunk to cover a canvas half: memory does not grow with the source.
-        window = read_window(args.video, args.start, args.length, cover=(args.width, args.height))
+        # Decoded already shrunk to cover a canvas half, so the clip in memory is no larger than the canvases need.
+        window = read_window(args.video, args.start, args.frames, cover=(args.width, args.height))
         print(f"reco_core edit: {window.report()}".replace("\n", "\nreco_core edit: "))
-        spec = CanvasSpec(half_width=args.width, height=args.height, length=args.length, fit=args.fit)
+        if is_image_path(args.output) and window.frames.shape[0] != 1:
+            raise ValueError(f"{args.output.name} is an image file, which holds one frame, but the source has "
+                             f"{window.frames.shape[0]} to edit: write a video (.mp4), or pass --frames 1.")
+        # A still is a one-frame clip: a one-frame canvas, not the window's length of repeats of it.
+        length = 1 if window.frames.shape[0] == 1 else args.length
+        spec = CanvasSpec(half_width=args.width, height=args.height, length=length, fit=args.fit)
         settings = SamplingSettings(steps=args.steps, cfg=args.cfg, shift=args.shift, sampler=args.sampler,
                                     seed=args.seed)
+        overlap = default_overlap(length) if args.overlap is None else args.overlap
         constraint, region_mask = _constraint(args)
         positive, negative = _embeddings(args)
         transformer = load_transformer(args.transformer, dtype)
@@ -139,19 +157,25 @@ def run(args: argparse.Namespace) -> int:
             merge_lora(transformer, load_state_dict(args.lora), args.lora_strength)
         pipeline = ReCoPipeline(transformer, load_vae(args.vae, dtype), args.device)
         with StepProgress("ReCo edit") as progress:
-            result = pipeline.edit(window.frames, positive, negative, spec, settings, args.mode,
-                                   _image(args.first_frame), _image(args.reference), on_step=progress.update,
-                                   constraint=constraint, region_mask=region_mask)
+            result = pipeline.edit_clip(window.frames, positive, negative, spec, settings, args.mode,
+                                        _image(args.first_frame), _image(args.reference), overlap, args.carry,
+                                        on_step=progress.update, constraint=constraint, region_mask=region_mask,
+                                        on_window=progress.window)
         span = window.span
         audio = None if args.no_audio else read_audio(args.video, span.start_seconds, span.seconds)
         fps = args.fps or window.fps or RECO_TRAINING_FPS
         size = (window.width, window.height)
-        write_video(args.output, result.edited, fps, size=size, audio=audio)
-        write_video(region_map_path(args.output), render_overlay(result.edited, result.region_map), fps, size=size)
+        overlay = render_overlay(result.frames, result.region_map)
+        if is_image_path(args.output):
+            write_still(args.output, result.frames, size)
+            write_still(region_map_path(args.output), overlay, size)
+        else:
+            write_video(args.output, result.frames, fps, size=size, audio=audio)
+            write_video(region_map_path(args.output), overlay, fps, size=size)
     except (ValueError, FileNotFoundError, ModelFileError, WeightFileError) as error:
         print(f"reco_core edit: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     sound = "with the source's audio" if audio is not None else "no audio"
-    print(f"wrote {args.output} ({result.edited.shape[0]} frames, {window.width}x{window.height}, {fps:g} fps, "
+    print(f"wrote {args.output} ({result.frames.shape[0]} frames, {window.width}x{window.height}, {fps:g} fps, "
           f"{sound}) and its region map {region_map_path(args.output)}")
     return 0

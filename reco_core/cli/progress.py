@@ -1,4 +1,4 @@
-"""A terminal progress bar for sampling steps (tqdm), shared by the headless commands."""
+"""A terminal progress bar for sampling steps (tqdm), shared by the headless commands; one bar per window."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ class StepProgress:
         if self.bar is None:
             self.bar = tqdm(total=total, desc=self.label, unit="step")
         self.bar.update(1)
+
+    def window(self, index: int, count: int) -> None:
+        """A clip edited in windows: close this window's bar; the next step opens one labelled "window i/n"."""
+        self.__exit__()
+        self.bar = None
+        if count > 1:
+            self.label = f"{self.label.split(',')[0]}, window {index + 1}/{count}"
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:

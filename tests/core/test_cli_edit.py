@@ -86,3 +86,47 @@ def test_a_region_mask_of_the_wrong_size_is_refused_and_nothing_is_written(tiny_
 def test_region_mode_mask_without_a_mask_names_the_flag(tiny_models, source_video, tmp_path):
     done = edit(tiny_models, source_video, tmp_path / "never.mp4", "--region-mode", "mask")
     assert done.returncode == 2 and "--region-mask" in done.stderr
+
+
+@pytest.mark.parametrize(("frames", "windows"), [(200, 3), (33, 1)])
+def test_a_long_clip_is_edited_whole_in_windows_at_its_own_length_size_and_rate(tiny_models, tmp_path, frames,
+                                                                                  windows):
+    """No frame limit by default: 200 frames at 24 fps in three 81-frame windows, 33 frames in one canvas."""
+    source = write_video(tmp_path / f"clip{frames}.mp4",
+                         torch.rand(frames, 24, 40, 3, generator=torch.Generator().manual_seed(frames)), fps=24)
+    output = tmp_path / "edited.mp4"
+    done = edit(tiny_models, source, output, "--length", "81", "--steps", "1", "--region-mode", "auto",
+                "--auto-steps", "1")
+    assert done.returncode == 0, done.stderr
+    for path in (output, tmp_path / "edited_region_map.mp4"):
+        facts = probe_video(path)
+        assert (facts.frames, facts.width, facts.height) == (frames, 40, 24)
+        assert facts.fps == pytest.approx(24)
+    assert ("window 3/3" in done.stderr) == (windows == 3)
+
+
+def test_frames_limits_the_edit_when_asked(tiny_models, source_video, tmp_path):
+    output = tmp_path / "edited.mp4"
+    done = edit(tiny_models, source_video, output, "--frames", "3", "--carry", "blend", "--overlap", "0")
+    assert done.returncode == 0, done.stderr
+    assert probe_video(output).frames == 3
+
+
+def test_a_still_comes_back_as_an_image_at_its_own_size(tiny_models, tmp_path):
+    from PIL import Image
+
+    still = tmp_path / "in.png"
+    Image.new("RGB", (45, 31), (200, 40, 40)).save(still)
+    output = tmp_path / "out.png"
+    done = edit(tiny_models, still, output)
+    assert done.returncode == 0, done.stderr
+    with Image.open(output) as image:
+        assert (image.format, image.size) == ("PNG", (45, 31))
+    with Image.open(tmp_path / "out_region_map.png") as region:
+        assert region.size == (45, 31)
+
+
+def test_an_image_output_for_a_video_is_refused_before_any_work(tiny_models, source_video, tmp_path):
+    done = edit(tiny_models, source_video, tmp_path / "out.png")
+    assert done.returncode == 2 and "out.png is an image file" in done.stderr and "--frames 1" in done.stderr
+    assert not list(tmp_path.iterdir())

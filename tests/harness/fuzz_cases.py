@@ -103,6 +103,8 @@ def base_graphs(tiny_models, video: str, dataset: str) -> dict[str, dict]:
             "encoder_name": TOY_TEXT_ENCODER, "text": "Remove the red circle."}},
             "save": {"class_type": "ReCoSaveConditioning", "inputs": {
                 "conditioning": [TARGET, 0], "filename_prefix": "fuzz/toy_text", "text": ""}}},
+        "ReCoWindowedEdit": {TARGET: graphs.windowed_edit()["windowed"],
+                             "show": {"class_type": "PreviewImage", "inputs": {"images": [TARGET, 0]}}},
     }
     halves = ((0, VIDEO_WIDTH // 2), (VIDEO_WIDTH // 2, VIDEO_WIDTH - VIDEO_WIDTH // 2))
     graphs_by_node["ReCoRegionInstructions"] = {

@@ -83,3 +83,14 @@ def region_instructions(pairs: int = 2, node: str = "regions") -> dict:
     for index in range(1, pairs + 1):
         inputs |= {f"mask_{index}": [f"region_mask_{index}", 0], f"instruction_{index}": [texts[(index - 1) % 2], 0]}
     return {node: {"class_type": "ReCoRegionInstructions", "inputs": inputs}}
+
+
+def windowed_edit(source=("parts", 0), steps: int = 1, **overrides) -> dict:
+    """ReCoWindowedEdit on the tiny models: whole clip in 9-frame windows of 32 x 32 halves."""
+    inputs = {"model": ["unet", 0], "vae": ["vae", 0], "positive": ["pos", 0], "negative": ["neg", 0],
+              "source_frames": list(source), "width": 32, "height": 32, "window_length": 9, "overlap": 1,
+              "carry": "first_frame", "fit": "stretch", "seed": 7, "steps": steps, "cfg": 5.0, "sampler_name": "euler",
+              "scheduler": "simple", "shift": 5.0, "region_mode": "off", "constraint_type": "block",
+              "constraint_strength": 1.0, "constraint_start": 0.0, "constraint_end": 1.0, "auto_steps": 1,
+              "auto_threshold": 0.5}
+    return {"windowed": {"class_type": "ReCoWindowedEdit", "inputs": {**inputs, **overrides}}}

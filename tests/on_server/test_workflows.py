@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import io
 import json
 import sys
 from itertools import combinations
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from harness.comfy_server import REPO
@@ -24,6 +26,7 @@ from harness.sample_video import FPS, FRAMES, HEIGHT, WIDTH, sample_frames
 from harness.video_probe import probe_video
 
 TINY_CANVAS = {"width": 32, "height": 32, "length": 9}
+TINY_WINDOWS = {"width": 32, "height": 32}  # window_length and overlap as committed: 81 frames (a clip), or 1 (stills)
 TINY_STEPS = 2
 TITLE_HEIGHT = 30  # LiteGraph draws the title bar above a node's pos
 REGENERATE = ("regenerate them: start ComfyUI with `make run`, then run "
@@ -74,7 +77,8 @@ def test_layout_runs_left_to_right_without_overlaps(name):
 def on_tiny_models(graph: dict, tiny_models, video_name: str) -> dict:
     """The API workflow with the test machine's files and sizes; its nodes and links otherwise as committed."""
     graph = copy.deepcopy(graph)
-    canvas = next(node["inputs"] for node in graph.values() if node["class_type"] == "ReCoCanvas")
+    canvas = next(node["inputs"] for node in graph.values()
+                  if node["class_type"] in ("ReCoCanvas", "ReCoWindowedEdit"))
     embeddings = {canvas["positive"][0]: tiny_models.positive.name, canvas["negative"][0]: tiny_models.negative.name}
     for node_id, node in list(graph.items()):
         inputs = node["inputs"]
@@ -97,6 +101,8 @@ def on_tiny_models(graph: dict, tiny_models, video_name: str) -> dict:
                 inputs.update(TINY_CANVAS)
             case "ReCoSampler":
                 inputs["steps"] = TINY_STEPS
+            case "ReCoWindowedEdit":
+                inputs.update(TINY_WINDOWS, steps=TINY_STEPS)
     return graph
 
 
@@ -129,6 +135,9 @@ def test_api_workflow_writes_the_edit_at_the_source_size_length_and_rate(
     result = comfy_server.run(on_tiny_models(graph, tiny_models, source_video.name))
 
     assert result.status == "execution_success", result.error
+    if any(node["class_type"] == "SaveImage" for node in graph.values()):
+        assert_saved_images_at(comfy_server, result, graph, (WIDTH, HEIGHT))
+        return
     save = next(node_id for node_id, node in graph.items() if node["class_type"] == "SaveVideo")
     entry = result.outputs(save)["images"][0]
     out = tmp_path / f"{name}.mp4"
@@ -136,3 +145,34 @@ def test_api_workflow_writes_the_edit_at_the_source_size_length_and_rate(
     facts = probe_video(out)
     assert (facts.frames, facts.width, facts.height) == (FRAMES, WIDTH, HEIGHT)
     assert facts.fps == pytest.approx(FPS)
+
+
+def assert_saved_images_at(server, result, graph: dict, size: tuple[int, int]) -> None:
+    """Every image the graph's SaveImage wrote is a PNG of ``size`` (the still's own size, no padding)."""
+    save = next(node_id for node_id, node in graph.items() if node["class_type"] == "SaveImage")
+    entries = result.outputs(save)["images"]
+    assert entries
+    for entry in entries:
+        with Image.open(io.BytesIO(server.view(entry["filename"], entry["subfolder"], entry["type"]))) as image:
+            assert (image.format, image.size) == ("PNG", size)
+
+
+@pytest.mark.parametrize("frames", [200, 33])
+def test_long_clip_workflow_returns_every_frame_at_the_source_size_and_rate(frames, comfy_server, tiny_models,
+                                                                          tmp_path):
+    """200 frames at 24 fps go through three 81-frame windows (overlap 9), 33 frames through one, as committed."""
+    from reco_core.video_io import write_video
+
+    name = f"long_{frames}.mp4"
+    write_video(comfy_server.base / "input" / name,
+                torch.rand(frames, 24, 40, 3, generator=torch.Generator().manual_seed(frames)), fps=24)
+    graph = json.loads((generator.WORKFLOWS / "api" / "reco_edit_long.json").read_text(encoding="utf-8"))
+    result = comfy_server.run(on_tiny_models(graph, tiny_models, name), timeout=600)
+    assert result.status == "execution_success", result.error
+    save = next(node_id for node_id, node in graph.items() if node["class_type"] == "SaveVideo")
+    entry = result.outputs(save)["images"][0]
+    out = tmp_path / "long.mp4"
+    out.write_bytes(comfy_server.view(entry["filename"], entry["subfolder"], entry["type"]))
+    facts = probe_video(out)
+    assert (facts.frames, facts.width, facts.height) == (frames, 40, 24)
+    assert facts.fps == pytest.approx(24)
