@@ -24,7 +24,7 @@ import torch
 
 from .canvas import Canvas, fit_boxes, place_frames
 from .interruption import check_interrupted
-from .wan_latent import check_frame_count
+from .wan_latent import check_frame_count, frame_count_rule
 
 CARRY_MODES: tuple[str, ...] = ("first_frame", "blend")
 # Measured on the toy model (docs/RESULTS.md, "Long clips"): the carry mode whose seams are closest to in-window change.
@@ -36,7 +36,7 @@ DEFAULT_OVERLAP = 9
 def default_overlap(length: int) -> int:
     """About a ninth of the window, as 4n + 1 frames: 9 for ReCo's 81, 1 for 9 to 33, 0 below 9 (stills)."""
     ninth = length // 9
-    return 4 * ((ninth - 1) // 4) + 1 if ninth else 0
+    return frame_count_rule(ninth) if ninth else 0
 
 
 class Window(NamedTuple):

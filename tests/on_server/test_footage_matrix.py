@@ -79,10 +79,11 @@ def run_on_server(server, graph: dict, out) -> Result:
 
 
 def run_cli(tiny_models, source, out) -> Result:
+    """The CLI limited to the graphs' one window (--frames): by default it edits the whole clip in windows."""
     code = reco_cli(["edit", str(source), str(out), "--transformer", str(tiny_models.vace), "--vae",
                      str(tiny_models.vae), "--prompt-embeds", str(tiny_models.positive), "--negative-embeds",
                      str(tiny_models.negative), "--width", str(graphs.SIZE["width"]), "--height",
-                     str(graphs.SIZE["height"]), "--length", str(LENGTH), "--steps", "2"])
+                     str(graphs.SIZE["height"]), "--length", str(LENGTH), "--frames", str(LENGTH), "--steps", "2"])
     assert code == 0
     return result_of(out)
 
