@@ -38,7 +38,7 @@ import torch  # noqa: E402
 
 from reco_core.attention.constraint import ConstraintSettings  # noqa: E402
 
-from reco_core.toy.dit_training import DIT_FILE, DitTrainSettings, train_dit  # noqa: E402
+from reco_core.toy.dit_training import DIT_FILE, IN_CONTEXT_KIND_WEIGHTS, DitTrainSettings, train_dit  # noqa: E402
 from reco_core.toy.text_encoder import TEXT_ENCODER_FILE, ToyTextEncoder  # noqa: E402
 from reco_core.toy.vae_training import VAE_FILE, VaePhase, VaeTrainSettings, refine_decoder, train_vae  # noqa: E402
 from reco_core.toy.world import vocabulary  # noqa: E402
@@ -66,7 +66,10 @@ INFERENCE_MODES = {
 # frames, which the VAE stage trained least, keep improving well past the first refine.
 # After its first run the DiT's loss was still falling (0.20 -> 0.16 over the last 300 steps) and sampling from it
 # drifted far from the source: it continues, from its own weights, at a lower learning rate.
-DIT_CONTINUATIONS = (DitTrainSettings(steps=1000, learning_rate=3e-4, warmup=25),)
+# The continuation leans on the in-context kinds (IN_CONTEXT_KIND_WEIGHTS): the twin copy was still blurred.
+DIT_CONTINUATIONS = (
+    DitTrainSettings(steps=1000, learning_rate=3e-4, warmup=25, kind_weights=IN_CONTEXT_KIND_WEIGHTS),
+)
 DECODER_PHASES = (VaePhase(steps=600, batch=2, frames=9, learning_rate=5e-4, latent_noise=0.1),
                   VaePhase(steps=600, batch=2, frames=9, learning_rate=3e-4, latent_noise=0.1))
 LORA_SETTINGS = dict(rank=32, learning_rate=1e-3, steps=600, grad_accumulation=2, mixed_precision="fp32",

@@ -26,13 +26,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..wan_latent import latent_shape
 from ..wan_latent import normalize_latent
+from ..wan_latent import token_grid
 from ..schedule import TIMESTEP_SCALE
 from ..schedule import sigma_table
 from ..training.losses import noised_latent
 from ..vace_context import fold_mask
 from ..weights.checkpoint import save_safetensors
 from ..weights.wan_keys import transformer_diffusers_to_comfy
+from .copy_heads import seed_copy_heads
 from .text_encoder import ToyTextEncoder
 from .world import TASKS, make_clip
 
@@ -45,8 +48,17 @@ TOY_TRANSFORMER_CONFIG = dict(
     text_dim=4096, freq_dim=256, ffn_dim=768, num_layers=LAYERS, cross_attn_norm=True,
     qk_norm="rms_norm_across_heads", eps=1e-6, vace_layers=VACE_LAYERS, vace_in_channels=96,
 )
+# The blocks right after each VACE hint (added after blocks 0 and 2) get a head seeded to look across the seam: the
+# source the hint just brought in is what the other half copies (see copy_heads).
+COPY_HEAD_BLOCKS = (1, 3)
+# The canvas the toy trains and samples at: two halves of the world's default 9 frames of 96 x 96.
+CLIP_FRAMES, CLIP_SIZE = 9, 96
+CANVAS_TOKENS = token_grid(*latent_shape(CLIP_SIZE, 2 * CLIP_SIZE, CLIP_FRAMES)[2:])
 KINDS = ("right", "left", "inpaint", "twin", "all")
-KIND_WEIGHTS = (0.3, 0.1, 0.25, 0.25, 0.1)
+KIND_WEIGHTS = (0.2, 0.1, 0.3, 0.3, 0.1)
+# Later stages lean on the in-context kinds: with "right" (an unrelated left half) common, the model hedges between
+# copying the other half and not, and the copy, which every ReCo edit rests on, stays blurred.
+IN_CONTEXT_KIND_WEIGHTS = (0.05, 0.05, 0.35, 0.45, 0.1)
 CAPTION_DROP = 0.1
 INPAINT_MARGIN = 8  # pixels added around an object's box
 
@@ -55,12 +67,13 @@ INPAINT_MARGIN = 8  # pixels added around an object's box
 class DitTrainSettings:
     scenes: int = 240  # world scenes (96 x 96 clips) encoded once
     inpaint_scenes: int = 96  # object clips encoded once more with a gray box over the object
-    steps: int = 800
+    steps: int = 1600
     batch: int = 8
     learning_rate: float = 5e-4
     warmup: int = 50
     shift: float = 3.0
     seed: int = 0
+    kind_weights: tuple[float, ...] = KIND_WEIGHTS  # in KINDS order
 
 
 @dataclass(frozen=True)
@@ -113,13 +126,14 @@ def encode_pool(vae, settings: DitTrainSettings) -> LatentPool:
     """Scenes are train clips' sources and targets; inpaint clips are later train clips with an object edit."""
     videos, captions = [], []
     for index in range(settings.scenes):
-        clip = make_clip("train", index)
+        clip = make_clip("train", index, frames=CLIP_FRAMES, size=CLIP_SIZE)
         pick_source = index % 2 == 0
         videos.append(clip.source if pick_source else clip.target)
         captions.append(clip.source_caption if pick_source else clip.target_caption)
     targets, boxed, masks, inpaint_captions = [], [], [], []
     for index in range(settings.scenes, settings.scenes + settings.inpaint_scenes):
-        clip = make_clip("train", index, TASKS[index % 3])  # add, remove or replace: one object's region
+        # add, remove or replace: one object's region
+        clip = make_clip("train", index, TASKS[index % 3], frames=CLIP_FRAMES, size=CLIP_SIZE)
         rows, columns = _object_box(clip.mask)
         box = np.zeros(clip.mask.shape, dtype=bool)
         box[:, rows, columns] = True
@@ -139,9 +153,10 @@ def encode_pool(vae, settings: DitTrainSettings) -> LatentPool:
     )
 
 
-def compose_sample(pool: LatentPool, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, str, str]:
+def compose_sample(pool: LatentPool, rng: np.random.Generator, kind_weights: tuple[float, ...] = KIND_WEIGHTS
+                   ) -> tuple[torch.Tensor, torch.Tensor, str, str]:
     """(x0 (16, T, h, 2w), context (96, T, h, 2w), caption, kind) of one random canvas from the pool."""
-    kind = KINDS[int(rng.choice(len(KINDS), p=KIND_WEIGHTS))]
+    kind = KINDS[int(rng.choice(len(KINDS), p=kind_weights))]
     a, b = (int(i) for i in rng.integers(0, len(pool.captions), 2))
     frames, size = pool.inpaint_masks.shape[1:3]
     gray, mask = pool.gray, torch.zeros(frames, size, 2 * size)
@@ -174,10 +189,13 @@ def compose_sample(pool: LatentPool, rng: np.random.Generator) -> tuple[torch.Te
 
 
 def new_transformer(seed: int):
+    """A fresh toy DiT from `seed`, with the copy heads seeded for the toy's canvas."""
     from diffusers import WanVACETransformer3DModel
 
     torch.manual_seed(seed)
-    return WanVACETransformer3DModel(**TOY_TRANSFORMER_CONFIG)
+    transformer = WanVACETransformer3DModel(**TOY_TRANSFORMER_CONFIG)
+    seed_copy_heads(transformer, CANVAS_TOKENS, COPY_HEAD_BLOCKS)
+    return transformer
 
 
 def save_transformer(transformer, path: Path) -> Path:
@@ -214,7 +232,7 @@ def train_dit(folder: Path, vae, text_encoder: ToyTextEncoder, settings: DitTrai
     losses: list[float] = []
     started = time.perf_counter()
     for step in range(1, settings.steps + 1):
-        samples = [compose_sample(pool, rng) for _ in range(settings.batch)]
+        samples = [compose_sample(pool, rng, settings.kind_weights) for _ in range(settings.batch)]
         x0 = torch.stack([sample[0] for sample in samples])
         contexts = torch.stack([sample[1] for sample in samples])
         prompts = torch.cat([text_encoder.encode(caption) if caption else text_encoder.unconditional()

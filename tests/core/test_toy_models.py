@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
-from reco_core.toy.dit_training import KINDS, LatentPool, compose_sample, new_transformer, save_transformer
+from reco_core.toy.copy_heads import twin_attention
+from reco_core.toy.dit_training import (CANVAS_TOKENS, COPY_HEAD_BLOCKS, KINDS, LatentPool, compose_sample,
+                                        new_transformer, save_transformer)
 from reco_core.toy.text_encoder import MAX_WORDS, ToyTextEncoder
 from reco_core.toy.vae_training import ANCHOR_SCALE, BLIND_MARGIN_DB, anchor_target, evaluate_vae, save_vae, world_frames
 from reco_core.toy.world import make_clip, vocabulary
@@ -128,3 +132,16 @@ def test_every_base_canvas_keeps_what_its_mask_keeps(pool):
         if kind == "twin":
             assert torch.equal(x0[..., :12], x0[..., 12:])
     assert seen == set(KINDS)
+
+
+def test_a_fresh_toy_dit_has_heads_that_look_at_the_other_half(single_torch_thread):
+    """The seeded heads put most of their attention on the twin token, whatever the content; the others do not."""
+    model = new_transformer(seed=0).eval()
+    width = model.config.num_attention_heads * model.config.attention_head_dim
+    hidden = torch.randn(1, math.prod(CANVAS_TOKENS), width, generator=torch.Generator().manual_seed(0))
+
+    for block in COPY_HEAD_BLOCKS:
+        assert twin_attention(model, CANVAS_TOKENS, block, head=0, hidden=hidden) > 0.9
+        assert twin_attention(model, CANVAS_TOKENS, block, head=1, hidden=hidden) < 0.05
+    unseeded = next(block for block in range(len(model.blocks)) if block not in COPY_HEAD_BLOCKS)
+    assert twin_attention(model, CANVAS_TOKENS, unseeded, head=0, hidden=hidden) < 0.05
