@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from reco_core.toy.dataset import write_split
+from reco_core.toy.eval_sheet import eval_sheet
 from reco_core.toy.metrics import (
     CHANGE_THRESHOLD,
     COPY_SOURCE,
@@ -175,3 +176,19 @@ def test_evaluate_refuses_unusable_predictions_by_name(toy_folder, tmp_path):
         write_video(wrong / f"test-{index:06d}-{task}.mp4", torch.zeros(5, 32, 32, 3), 16)
     with pytest.raises(ValueError, match="save the edited half at the source's size"):
         evaluate(toy_folder, {"wrong": wrong})
+
+
+def test_eval_sheet_lays_out_source_target_and_each_prediction_per_clip(toy_folder, tmp_path):
+    perfect = tmp_path / "perfect"
+    perfect.mkdir()
+    for path in (toy_folder / "tar").glob("*.mp4"):
+        shutil.copy(path, perfect / path.name)
+
+    sheet = np.asarray(eval_sheet(toy_folder, {"perfect": perfect, "again": perfect}))
+
+    size = 48  # the fixture's frames; each cell holds the first and last frame side by side
+    assert sheet.shape == (4 * size, 4 * 2 * size, 3)
+    first = sheet[:size]
+    target, prediction = first[:, 2 * size:4 * size], first[:, 4 * size:6 * size]
+    assert np.array_equal(target, prediction)  # the same mp4 decodes to the same pixels
+    assert not np.array_equal(first[:, :2 * size], target)  # the source is not the edit

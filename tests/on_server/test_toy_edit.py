@@ -62,10 +62,22 @@ def test_toy_workflow_writes_the_edit_of_a_held_out_clip(demo_edit):
     assert scores[EDIT_LABEL]["frame_psnr"] != scores[COPY_LABEL]["frame_psnr"]  # it generated, it did not copy
 
 
-# The shipped toy weights (assets/toy/, second build of 2026-11-28) do not edit yet: the VAE works (24 dB round trip),
-# but the undertrained DiT samples a noise-like target half (background about 14 dB), so no bar can pass. Strict: once
-# rebuilt weights pass, this fails as XPASS and the marker must go.
-@pytest.mark.xfail(strict=True, reason="the shipped toy DiT samples noise, not edits; see docs/RESULTS.md")
+# What the shipped toy does reach (third build, 2026-11-28): it keeps the scene. On this clip the committed workflow
+# scored 21.9 dB background PSNR; the second build, which sampled noise, scored about 14, and so does a graph that
+# loses the source (a broken VACE context, a hook that scrambles the seam's attention).
+KEEPS_SCENE_DB = 18.0
+
+
+def test_toy_edit_keeps_the_scene_of_the_source(demo_edit):
+    clip, _, scores = demo_edit
+    assert scores[EDIT_LABEL]["background_psnr"] >= KEEPS_SCENE_DB, f"{clip.clip_id}: {json.dumps(scores)}"
+
+
+# The bars are not met yet: the third build keeps the scene (about 22 dB background, against the 28 asked here)
+# but its object edits are partial or land on the wrong object (here it fades the red square, not the purple circle).
+# Strict: once rebuilt weights pass, this fails as XPASS and the marker must go.
+@pytest.mark.xfail(strict=True, reason="the shipped toy keeps the scene but its object edits are partial; "
+                                       "see docs/RESULTS.md")
 def test_toy_edit_meets_the_quality_bar(demo_edit):
     clip, _, scores = demo_edit
     ours, copy = scores[EDIT_LABEL], scores[COPY_LABEL]
