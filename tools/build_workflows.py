@@ -242,8 +242,8 @@ SOURCE_IMAGE = "input_image.png"
 IMAGE_PREFIX = "ReCo_image"
 
 WINDOW_TEXT = """*ReCo Windowed Edit* edits the whole clip, however long, in windows of `window_length` frames (81, what \
-ReCo was trained on). Each window starts from the last `overlap` edited frames of the one before (`carry` \
-*first_frame*), so the edit continues across the seams; *blend* cross-fades independently edited windows instead. \
+ReCo was trained on). With `carry` *blend* (the default) the windows are edited on their own and their `overlap` \
+frames cross-faded; *first_frame* starts each window from the last `overlap` edited frames of the one before. \
 The progress bar counts every step of every window. `region_mode` works as in *ReCo Sampler*, in every window.
 """
 
