@@ -34,9 +34,9 @@ CALL_MEMORY_SHARE = 1 / 24
 """What one constrained kernel call may hold on top of the output (its gathered query rows, their outputs, score
 blocks, gathered keys), as a share of the output: a constrained call then peaks within a few percent of the plain
 call (1.035x for a block constraint, 1.038x for VideoGrain, measured at 4k and 16k tokens; 1/32 gave 1.024x and
-1.028x but about 10 % more time, in shorter kernel calls). A call takes one head; its rows follow from this share and from how many row-sized buffers it holds (see
-:func:`_rows_per_call`), so the number of calls is the same at every canvas size and each call stays large enough
-to fill the device once the canvas is."""
+1.028x but about 10 % more time, in shorter kernel calls). A call takes one head; its rows follow from this share
+and from how many row-sized buffers it holds (see :func:`_rows_per_call`), so the number of calls is the same at
+every canvas size and each call stays large enough to fill the device once the canvas is."""
 
 MIN_ROWS_PER_CALL = 16
 """Below this a call is mostly overhead; only canvases of a few hundred tokens reach it."""
@@ -92,8 +92,9 @@ def region_constrained_attention(
         return out
     key_bias = -math.inf if strength == 1.0 else math.log1p(-strength)
     bias_row = torch.zeros(k.shape[2], dtype=q.dtype, device=q.device).masked_fill(masks.source_edit, key_bias)
-    return overwrite_rows(out, q, masks.target_edit, buffers=2, attend=lambda rows, heads: F.scaled_dot_product_attention(
-        rows, k[:, heads], v[:, heads], attn_mask=bias_row.view(1, 1, 1, -1), scale=scale))
+    return overwrite_rows(out, q, masks.target_edit, buffers=2, attend=lambda rows, heads:
+                          F.scaled_dot_product_attention(rows, k[:, heads], v[:, heads],
+                                                         attn_mask=bias_row.view(1, 1, 1, -1), scale=scale))
 
 
 def videograin_canvas_attention(
