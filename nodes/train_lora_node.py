@@ -127,10 +127,11 @@ class ReCoTrainLoRA(io.ComfyNode):
                         output_name: str | None = None, learning_rate: float | None = None,
                         lambda_latent: float | None = None, lambda_attn: float | None = None,
                         width: int | None = None, height: int | None = None, length: int | None = None,
-                        precision: str | None = None) -> bool | str:
+                        precision: str | None = None, base_weight_dtype: str | None = None) -> bool | str:
         problem = widget_problem(cls, base_model=base_model, dataset=dataset, output_name=output_name,
                                  learning_rate=learning_rate, lambda_latent=lambda_latent, lambda_attn=lambda_attn,
-                                 width=width, height=height, length=length, precision=precision)
+                                 width=width, height=height, length=length, precision=precision,
+                                 base_weight_dtype=base_weight_dtype)
         if not problem and None not in (width, height, length):
             problem = canvas_size_problem(width, height, length)
         if problem:

@@ -66,13 +66,12 @@ def test_dataset_outside_the_input_folder_is_refused(comfy_server, tiny_models, 
 
 
 def test_unknown_base_weight_dtype_is_refused_naming_the_input(comfy_server, tiny_models):
-    """ComfyUI does not check an optional combo's value; the node does, before anything is encoded or written."""
+    """ComfyUI 0.3.75 does not check a V3 combo's value; the node's validate_inputs does, before anything runs."""
     write_tiny_dataset(comfy_server.base / "input" / "tiny_dataset", tiny_models.positive)
     graph = train_graph(tiny_models, "tiny_dataset", "reco/never", base_weight_dtype="fp8_e5m2")
-    result = comfy_server.run(graph)
-    assert result.status == "execution_error"
-    assert result.error["node_id"] == "train"
-    message = result.error["exception_message"]
+    with pytest.raises(PromptRejected) as rejected:
+        comfy_server.queue(graph, client_id="train-refusal")
+    message = str(rejected.value.node_errors["train"])
     assert "base_weight_dtype" in message and "fp8_e4m3fn" in message
     assert not (comfy_server.base / "models" / "loras" / "reco" / "never.safetensors").exists()
     assert comfy_server.is_alive()
