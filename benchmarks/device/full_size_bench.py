@@ -4,7 +4,8 @@
     model, random bf16 weights: plain against the ReCoSampler hook with a region constraint active (block at strength
     1 and 0.5, VideoGrain), time and peak-memory ratios, and the achieved TFLOP/s against the compute floor;
 (c) one training step of a rank-128 LoRA at that size with gradient checkpointing (L_ic), time and peak memory,
-    the base frozen in bf16, latents and text embeddings given (cached), against the 24 GiB budget of issue 13;
+    the base frozen in bf16 and in float8 (the trainer's base_weight_dtype fp8_e4m3fn), latents and text
+    embeddings given (cached), against the 24 GiB budget of issue 13;
 (d) low VRAM: the hooked model call with UNETLoader's fp8_e4m3fn weights, all on the card and with ComfyUI's own
     partial loading (what --lowvram does: half the weights stay in RAM and are streamed per layer), peak GPU memory
     (weights included) against the 12 GiB budget.
@@ -45,11 +46,19 @@ def tiny_config(layers: int) -> dict:
     return {**wan_vace_config(layers=layers), "num_attention_heads": 1, "ffn_dim": 256}
 
 
-def _randomize(module: torch.nn.Module) -> None:
-    """Random weights in place (the file holds zeros), so attention is not uniform and activations are realistic."""
+def _randomize(module: torch.nn.Module, frozen_only: bool = False) -> None:
+    """Random weights in place (the file holds zeros), so attention is not uniform and activations are realistic;
+    float8 weights are drawn in bf16 and rounded (torch draws no float8 numbers)."""
     with torch.no_grad():
         for parameter in module.parameters():
-            parameter.normal_(0.0, 0.02) if parameter.dim() > 1 else parameter.fill_(1.0)
+            if frozen_only and parameter.requires_grad:
+                continue
+            if parameter.dim() <= 1:
+                parameter.fill_(1.0)
+            elif parameter.dtype == torch.float8_e4m3fn:
+                parameter.copy_(torch.empty_like(parameter, dtype=torch.bfloat16).normal_(0.0, 0.02))
+            else:
+                parameter.normal_(0.0, 0.02)
 
 
 def _latent_shape(grid: tuple[int, int, int], channels: int) -> tuple[int, ...]:
@@ -144,17 +153,20 @@ def low_vram_records(device: torch.device, file: Path, grid, dtype) -> list[Benc
     return records
 
 
-def train_step_record(device: torch.device, file: Path, grid, rank: int, repeats: int) -> BenchRecord:
+def train_step_record(device: torch.device, file: Path, grid, rank: int, repeats: int,
+                      base_weight_dtype: str) -> BenchRecord:
+    """(c), and (d)'s training budget: one step; the frozen base in the run's precision or in float8
+    (``base_weight_dtype`` "fp8_e4m3fn", the trainer's option for 24 GB cards)."""
     from reco_core.training.trainer import TrainConfig, _prepare_transformer
 
     with tempfile.TemporaryDirectory() as folder:
         config = TrainConfig(base_model=file, output=Path(folder) / "bench.safetensors", rank=rank,
-                             mixed_precision="bf16" if device.type == "cuda" else "fp32")
-        model = _prepare_transformer(config).to(device)
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if not parameter.requires_grad:
-                parameter.normal_(0.0, 0.02) if parameter.dim() > 1 else parameter.fill_(1.0)
+                             mixed_precision="bf16" if device.type == "cuda" else "fp32",
+                             base_weight_dtype=base_weight_dtype)
+        model = _prepare_transformer(config)
+    model.to(device)
+    _randomize(model, frozen_only=True)
+    base_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if not p.requires_grad)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     x = torch.randn(_latent_shape(grid, 16), device=device, dtype=dtype)
     control = torch.randn(_latent_shape(grid, 96), device=device, dtype=dtype)
@@ -179,10 +191,12 @@ def train_step_record(device: torch.device, file: Path, grid, rank: int, repeats
         peak = torch.cuda.max_memory_allocated(device) / 2**20
     else:
         peak = peak_mib(step, device)
-    return BenchRecord(name=f"train step: rank {rank} LoRA, gradient checkpointing", device=device.type,
+    base = "fp8 base" if base_weight_dtype == "fp8_e4m3fn" else f"{config.mixed_precision} base"
+    name = f"train step: rank {rank} LoRA, gradient checkpointing"
+    return BenchRecord(name=name if base_weight_dtype == "default" else f"{name}, {base}", device=device.type,
                        tokens=grid[0] * grid[1] * grid[2] * 2, seconds=seconds, ratio=None, peak_mib=peak,
                        memory_ratio=peak / (TRAIN_BUDGET_GIB * 1024), baseline=f"{TRAIN_BUDGET_GIB} GiB budget",
-                       note=f"peak: all memory in use ({config.mixed_precision} base, adapter, AdamW state, "
+                       note=f"peak: all memory in use ({base} {base_bytes / 2**30:.2f} GiB, adapter, AdamW state, "
                             "activations)")
 
 
@@ -214,8 +228,12 @@ def main() -> None:
             records += low_vram_records(device, file, grid, dtype)
         if device.type == "cuda":
             torch.cuda.empty_cache()
-        if "train" not in args.skip:
-            records.append(train_step_record(device, file, grid, args.rank, max(1, args.repeats - 1)))
+        for base_weight_dtype in ("default", "fp8_e4m3fn"):
+            if "train" not in args.skip:
+                records.append(train_step_record(device, file, grid, args.rank, max(1, args.repeats - 1),
+                                                 base_weight_dtype))
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
     print_table(records)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     write_json(records, args.json, {"device": name, "torch": torch.__version__})

@@ -169,9 +169,9 @@ class MultiRegionPlan:
         for label in range(self.regions.shape[0]):
             others = sources[torch.arange(len(sources), device=q.device) != label].any(dim=0)
             bias = torch.zeros(k.shape[2], dtype=q.dtype, device=q.device).masked_fill(others, bias_value)
-            out = overwrite_rows(out, q, targets[label], buffers=2, attend=lambda rows, bias=bias:
-                                  F.scaled_dot_product_attention(rows, k, v, attn_mask=bias.view(1, 1, 1, -1),
-                                                                 scale=scale))
+            out = overwrite_rows(out, q, targets[label], buffers=2, attend=lambda rows, heads, bias=bias:
+                                  F.scaled_dot_product_attention(rows, k[:, heads], v[:, heads],
+                                                                 attn_mask=bias.view(1, 1, 1, -1), scale=scale))
         return out
 
     def _parts(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -30,12 +30,13 @@ DEFAULT_SCORE_CHUNK_ELEMENTS = 2**26
 """Scores materialized at once by the blocked passes (256 MiB in fp32): memory stays bounded however large N gets."""
 
 
-CALL_MEMORY_SHARE = 1 / 32
+CALL_MEMORY_SHARE = 1 / 24
 """What one constrained kernel call may hold on top of the output (its gathered query rows, their outputs, score
-blocks), as a share of the output: a constrained call then peaks within a few percent of the plain call. Rows per
-call follow from it and from how many row-sized buffers a call holds (see :func:`_rows_per_call`), so the number of
-calls is the same at every canvas size (10-15 at a 30 % mask) and each call stays large enough to fill the device
-once the canvas is."""
+blocks, gathered keys), as a share of the output: a constrained call then peaks within a few percent of the plain
+call (1.035x for a block constraint, 1.038x for VideoGrain, measured at 4k and 16k tokens; 1/32 gave 1.024x and
+1.028x but about 10 % more time, in shorter kernel calls). A call takes one head; its rows follow from this share
+and from how many row-sized buffers it holds (see :func:`_rows_per_call`), so the number of calls is the same at
+every canvas size and each call stays large enough to fill the device once the canvas is."""
 
 MIN_ROWS_PER_CALL = 16
 """Below this a call is mostly overhead; only canvases of a few hundred tokens reach it."""
@@ -91,8 +92,9 @@ def region_constrained_attention(
         return out
     key_bias = -math.inf if strength == 1.0 else math.log1p(-strength)
     bias_row = torch.zeros(k.shape[2], dtype=q.dtype, device=q.device).masked_fill(masks.source_edit, key_bias)
-    return overwrite_rows(out, q, masks.target_edit, buffers=2, attend=lambda rows: F.scaled_dot_product_attention(
-        rows, k, v, attn_mask=bias_row.view(1, 1, 1, -1), scale=scale))
+    return overwrite_rows(out, q, masks.target_edit, buffers=2, attend=lambda rows, heads:
+                          F.scaled_dot_product_attention(rows, k[:, heads], v[:, heads],
+                                                         attn_mask=bias_row.view(1, 1, 1, -1), scale=scale))
 
 
 def videograin_canvas_attention(
@@ -123,31 +125,40 @@ def videograin_canvas_attention(
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
     own_keys = ~masks.source_edit  # the source object is "another region" to the target edit; the rest is its own
-    # Buffers of a call: gathered queries, two subset outputs, and the extremum pass's scores sized like two of them.
-    return overwrite_rows(out, q, masks.target_edit, buffers=3, attend=lambda rows: _modulated_rows(
-        rows, k, v, own_keys, lam, scale, score_chunk_elements=2 * rows.numel()))
+    # Buffers of a call at its peak (see _modulated_rows): the gathered queries, the running output (float32: two in
+    # bf16), a key chunk's output, the chunk's keys and values.
+    buffers = 6
+    return overwrite_rows(out, q, masks.target_edit, buffers=buffers, attend=lambda rows, heads: _modulated_rows(
+        rows, k[:, heads], v[:, heads], own_keys, lam, scale, score_chunk_elements=(buffers - 1) * rows.numel(),
+        key_chunk=rows.shape[2]))
 
 
 def overwrite_rows(out: torch.Tensor, q: torch.Tensor, rows_mask: torch.Tensor, buffers: int,
                     attend: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-    """Replace the rows of ``out`` selected by ``rows_mask`` (bool, length N) with ``attend(query rows)``.
+    """Replace the rows of ``out`` selected by ``rows_mask`` (bool, length N) with ``attend(query rows, heads)``.
 
-    ``attend`` gets gathered query rows of all heads and returns their attention output while holding at most
-    ``buffers`` tensors the size of those rows; rows go in chunks of :func:`_rows_per_call`, each written straight into
-    ``out``. When autograd records, ``out`` is copied first: the backend that produced it may have saved it for its
-    backward pass.
+    ``attend`` gets gathered query rows of the heads ``heads`` (a slice of one head) and returns their attention
+    output while holding at most ``buffers`` tensors the size of those rows; rows go in chunks of
+    :func:`_rows_per_call`, each written straight into ``out``. One head per call: for the same memory a call then
+    takes as many times more rows as there are heads, and attention kernels run long query blocks (the CPU flash
+    kernel uses blocks of 32 query rows below 192 rows a call, 256 from 768). When autograd records, ``out`` is
+    copied first: the backend that produced it may have saved it for its backward pass.
     """
     if torch.is_grad_enabled() and (out.requires_grad or q.requires_grad):
         out = out.clone()
     rows = torch.nonzero(rows_mask).squeeze(1)
-    for chunk in rows.split(_rows_per_call(q.shape[2], buffers)):
-        out.index_copy_(2, chunk, attend(q.index_select(2, chunk)))
+    heads = q.shape[1]
+    for head in range(heads):
+        one = slice(head, head + 1)
+        for chunk in rows.split(_rows_per_call(q.shape[2], buffers) * heads):
+            out[:, one].index_copy_(2, chunk, attend(q[:, one].index_select(2, chunk), one))
     return out
 
 
 def _rows_per_call(tokens: int, buffers: int) -> int:
-    """Query rows per constrained call such that ``buffers`` row-sized tensors hold :data:`CALL_MEMORY_SHARE` of an
-    output of ``tokens`` rows (same batch, heads and head_dim)."""
+    """Query rows per constrained call of all heads such that ``buffers`` row-sized tensors hold
+    :data:`CALL_MEMORY_SHARE` of an output of ``tokens`` rows (same batch, heads and head_dim); a call of one head
+    takes this many times the head count."""
     return max(MIN_ROWS_PER_CALL, int(tokens * CALL_MEMORY_SHARE / buffers))
 
 
@@ -208,28 +219,46 @@ def modulated_attention(
     for label in torch.unique(q_labels).tolist():
         rows = torch.nonzero(q_labels == label).squeeze(1)
         out.index_copy_(2, rows, _modulated_rows(q.index_select(2, rows), k, v, key_same[label], lam, scale,
-                                                 score_chunk_elements))
+                                                 score_chunk_elements, key_chunk=_key_chunk(q, score_chunk_elements)))
     return out
 
 
+def _key_chunk(q: torch.Tensor, score_chunk_elements: int) -> int:
+    """Keys gathered at once such that their keys and values hold no more than a score block."""
+    return max(1, score_chunk_elements // (2 * q.shape[0] * q.shape[1] * q.shape[-1]))
+
+
 def _modulated_rows(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, own_keys: torch.Tensor, lam: float,
-                    scale: float, score_chunk_elements: int) -> torch.Tensor:
+                    scale: float, score_chunk_elements: int, key_chunk: int) -> torch.Tensor:
     """VideoGrain's modulated attention of queries that share one label; ``own_keys`` (bool, Nk) marks their region.
 
-    The two key subsets are attended over all of k and v with a broadcast (1, 1, 1, Nk) bias row that is -inf off the
-    subset: no key is copied, and the kernel reports the subset's log-sum-exp. Holds the queries, two outputs and
-    score blocks of at most ``score_chunk_elements`` at once.
+    Three passes over the keys, the last two at scale (1 - lam) * scale: the extremum pass over all keys (score
+    blocks of at most ``score_chunk_elements``), then the larger key subset attended over all of k and v with a
+    broadcast (1, 1, 1, Nk) bias row that is -inf off the subset (no key is copied; the kernel reports its
+    log-sum-exp), then the smaller subset (on the canvas the source object, ~15 % of the keys) over its own keys
+    only, gathered ``key_chunk`` at a time, each chunk merged into the running result by log-sum-exp, so it costs
+    its share of the keys rather than a pass over all of them. Holds the queries, the running output (float32), one
+    chunk's output, keys and values at once.
     """
     row_max, row_min = _score_extremes(q, k, scale, score_chunk_elements)
     subset_scale = (1.0 - lam) * scale
-    parts = []
-    for keys_mask, anchor in ((own_keys, row_max), (~own_keys, row_min)):
-        if not bool(keys_mask.any()):
-            continue
-        key_bias = torch.zeros(k.shape[2], dtype=q.dtype, device=q.device).masked_fill(~keys_mask, -math.inf)
-        part_out, part_lse = _attention_with_lse(q, k, v, subset_scale, key_bias, score_chunk_elements)
-        parts.append((part_out, part_lse.add_(anchor, alpha=lam)))
-    return _merge_two_subsets(parts)
+    subsets = [(own_keys, row_max), (~own_keys, row_min)]
+    subsets = sorted((s for s in subsets if bool(s[0].any())), key=lambda s: -int(s[0].sum()))
+    (large, large_anchor), *small = subsets
+    if small:
+        key_bias = torch.zeros(k.shape[2], dtype=q.dtype, device=q.device).masked_fill(~large, -math.inf)
+    else:  # one subset holds every key: no bias at all
+        key_bias = None
+    merged = _attention_with_lse(q, k, v, subset_scale, key_bias, score_chunk_elements)
+    if not small:
+        return merged[0]
+    merged = (merged[0], merged[1].add_(large_anchor, alpha=lam))
+    (small_keys, small_anchor), = small
+    for keys in torch.nonzero(small_keys).squeeze(1).split(key_chunk):
+        out, lse = _attention_with_lse(q, k.index_select(2, keys), v.index_select(2, keys), subset_scale, None,
+                                       score_chunk_elements)
+        merged = _merge_attentions(merged, (out, lse.add_(small_anchor, alpha=lam)))
+    return merged[0].to(v.dtype)
 
 
 def videograin_lambda(t: float, region_fraction: float, self_attention: bool) -> float:
@@ -299,16 +328,17 @@ def centroid_attention_scores(q: torch.Tensor, k: torch.Tensor, region: torch.Te
 
 
 def _attention_with_lse(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, key_bias: torch.Tensor, score_chunk_elements: int
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, key_bias: torch.Tensor | None,
+    score_chunk_elements: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Attention output with the score bias ``key_bias`` (Nk,) added to every row, and its float32 log-sum-exp of
-    biased scaled scores, shape (B, heads, Nq), from a fused kernel that broadcasts the bias row.
+    """Attention output with the score bias ``key_bias`` (Nk,; None: no bias) added to every row, and its float32
+    log-sum-exp of biased scaled scores, shape (B, heads, Nq), from a fused kernel that broadcasts the bias row.
 
     Where no fused kernel reports the log-sum-exp (other devices, CPU with a distinct value head_dim, or a CUDA build
     whose memory-efficient kernel refuses the inputs), the output comes from torch SDPA, with whatever backend it picks
     there, and the log-sum-exp from a chunked pass.
     """
-    bias = key_bias.view(1, 1, 1, -1)
+    bias = None if key_bias is None else key_bias.view(1, 1, 1, -1)
     if q.device.type == "cpu" and q.shape[-1] == v.shape[-1]:
         return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, attn_mask=bias, scale=scale)
     if q.device.type == "cuda":
@@ -320,16 +350,18 @@ def _attention_with_lse(
 
 
 def _cuda_attention_with_lse(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
-                             key_bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+                             key_bias: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor] | None:
     """The memory-efficient CUDA kernel with the bias row broadcast by strides, or None where it refuses the inputs.
 
     The kernel wants the bias's row stride aligned to 16 elements, so the row is stored padded and sliced back, and it
     reads the (B, heads, Nq, Nk) bias through zero strides: nothing token-pair sized exists.
     """
     keys = k.shape[2]
-    padded = key_bias.new_zeros(-(-keys // CUDA_BIAS_ALIGNMENT) * CUDA_BIAS_ALIGNMENT)
-    padded[:keys] = key_bias
-    bias = padded[:keys].view(1, 1, 1, keys).expand(q.shape[0], q.shape[1], q.shape[2], keys)
+    bias = None
+    if key_bias is not None:
+        padded = key_bias.new_zeros(-(-keys // CUDA_BIAS_ALIGNMENT) * CUDA_BIAS_ALIGNMENT)
+        padded[:keys] = key_bias
+        bias = padded[:keys].view(1, 1, 1, keys).expand(q.shape[0], q.shape[1], q.shape[2], keys)
     try:
         out, lse = torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, bias, True, scale=scale)[:2]
     except RuntimeError as refusal:  # an old card or build without the kernel for these dtypes/shapes
@@ -344,13 +376,13 @@ def _warn_fallback_once(reason: str) -> None:
                    "and a chunked log-sum-exp instead (same result, slower)", reason)
 
 
-def _chunked_logsumexp(q: torch.Tensor, k: torch.Tensor, scale: float, key_bias: torch.Tensor,
+def _chunked_logsumexp(q: torch.Tensor, k: torch.Tensor, scale: float, key_bias: torch.Tensor | None,
                        score_chunk_elements: int) -> torch.Tensor:
     """log sum_j exp(scale * q.k_j + key_bias_j) per query in float32 (B, heads, Nq), accumulated over score blocks."""
     total = q.new_full(q.shape[:3], -math.inf, dtype=torch.float32)
 
     def update(rows: slice, keys: slice, scores: torch.Tensor) -> None:
-        biased = scores.float().add_(key_bias[keys].float())
+        biased = scores.float() if key_bias is None else scores.float().add_(key_bias[keys].float())
         total[..., rows] = torch.logaddexp(total[..., rows], torch.logsumexp(biased, dim=-1))
 
     _for_each_score_block(q, k, scale, score_chunk_elements, update)
@@ -362,16 +394,16 @@ def _score_extremes(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-query maximum and minimum of the scaled scores over all keys, float32 (B, heads, Nq).
 
-    Four kernels per score block (product, one fused min/max, two in-place updates): the blocks are small where
-    memory is tight, and every kernel launch or thread-pool wake-up costs time of its own.
+    Five kernels per score block (product, max, min, two in-place updates). Separate amax and amin, not the fused
+    aminmax: on the CPU aminmax over a row runs about ten times slower than amax and amin together (195 against 21
+    microseconds on a 256 x 512 block here), and it made this pass cost more than a whole attention.
     """
     row_max = q.new_full(q.shape[:3], -math.inf, dtype=torch.float32)
     row_min = q.new_full(q.shape[:3], math.inf, dtype=torch.float32)
 
     def update(rows: slice, keys: slice, scores: torch.Tensor) -> None:
-        block_min, block_max = torch.aminmax(scores, dim=-1)
-        torch.maximum(row_max[..., rows], block_max, out=row_max[..., rows])
-        torch.minimum(row_min[..., rows], block_min, out=row_min[..., rows])
+        torch.maximum(row_max[..., rows], scores.amax(dim=-1), out=row_max[..., rows])
+        torch.minimum(row_min[..., rows], scores.amin(dim=-1), out=row_min[..., rows])
 
     _for_each_score_block(q, k, scale, score_chunk_elements, update)
     return row_max, row_min
@@ -386,15 +418,17 @@ def _for_each_score_block(
 ) -> None:
     """Call ``update(query slice, key slice, scaled scores (B, heads, query block, key block))`` over all pairs.
 
-    Blocks are about square, with at most ``score_chunk_elements`` scores each (at least one query-key pair per batch
-    item and head): square blocks keep the matmuls efficient, whereas thin key chunks spanning all queries would
-    re-read every query once per chunk. Each block is handed over as a temporary, so it is freed before the next one
-    is computed and the peak stays at one block.
+    Blocks hold at most ``score_chunk_elements`` scores each (at least one query-key pair per batch item and head)
+    and are at least about square: square blocks keep the matmuls efficient, whereas thin key chunks spanning many
+    queries would re-read every query once per chunk. Query blocks are of equal size, between one and two sides of
+    the square, so no thin remainder block costs a whole pass over the keys (341 rows once went as 330 + 11, the
+    second block costing a third of the pass). Each block is handed over as a temporary, so it is freed before the
+    next one is computed and the peak stays at one block.
     """
-    pairs_per_score = q.shape[0] * q.shape[1]
-    side = max(1, math.isqrt(max(1, score_chunk_elements // pairs_per_score)))
-    query_step = min(q.shape[2], side)
-    key_step = max(1, score_chunk_elements // (pairs_per_score * query_step))
+    per_pair = max(1, score_chunk_elements // (q.shape[0] * q.shape[1]))
+    side = max(1, math.isqrt(per_pair))
+    query_step = -(-q.shape[2] // max(1, q.shape[2] // side))
+    key_step = max(1, per_pair // query_step)
     for query_start in range(0, q.shape[2], query_step):
         rows = slice(query_start, query_start + query_step)
         scaled_q = q[:, :, rows] * scale
@@ -403,19 +437,14 @@ def _for_each_score_block(
             update(rows, keys, torch.matmul(scaled_q, k[:, :, keys].transpose(-1, -2)))
 
 
-def _merge_two_subsets(parts: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    """Combine attentions over disjoint key subsets, given each output and its (shifted) log-sum-exp.
-
-    The share of the first subset in the joint softmax is sigmoid(lse_1 - lse_2), so the joint output is the convex
-    blend out_2 + share * (out_1 - out_2), formed in place in the first output when it is float32; with one non-empty
-    subset that subset's output is already the answer.
-    """
-    if len(parts) == 1:
-        return parts[0][0]
-    (out_a, lse_a), (out_b, lse_b) = parts
-    share_a = torch.sigmoid(lse_a.sub_(lse_b)).unsqueeze(-1)
-    blend = out_a.float().sub_(out_b).mul_(share_a).add_(out_b)
-    return blend.to(out_a.dtype)
+def _merge_attentions(a: tuple[torch.Tensor, torch.Tensor],
+                      b: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The attention over two disjoint key sets from each one's (output, float32 log-sum-exp): (output in float32,
+    log-sum-exp). The share of the first set in the joint softmax is sigmoid(lse_a - lse_b), so the joint output is
+    the convex blend out_b + share * (out_a - out_b), formed in place in the first output when it is float32."""
+    (out_a, lse_a), (out_b, lse_b) = a, b
+    share_a = torch.sigmoid(lse_a - lse_b).unsqueeze(-1)
+    return out_a.float().sub_(out_b).mul_(share_a).add_(out_b), torch.logaddexp(lse_a, lse_b)
 
 
 def _check_attention_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:

@@ -52,6 +52,7 @@ from .checkpoints import (
     step_of,
     write_state,
 )
+from .fp8_base import BASE_WEIGHT_DTYPES, store_base_in_fp8
 from .loss_plot import plot_losses
 from .losses import (
     DEFAULT_LAMBDA_ATTN,
@@ -84,6 +85,7 @@ RECO_LORA_TARGETS = (
 """ReCo's LoRA targets by their diffusers names (self_attn.q ... ffn.2 in Wan's), in every DiT and VACE block."""
 
 Precision = Literal["fp32", "bf16"]
+BaseWeightDtype = Literal["default", "fp8_e4m3fn"]
 OptimizerName = Literal["adamw", "adamw8bit"]
 Callback = Callable[[int, int, dict[str, float]], None]
 Preview = Callable[[int, torch.nn.Module], None]
@@ -127,6 +129,9 @@ class TrainConfig:
     preview_every: int = 0  # 0: never call the preview hook
     log_every: int = 10
     resume: bool = False
+    # "fp8_e4m3fn": the frozen base's block Linears stored in float8, upcast per layer (.fp8_base). Not part of the
+    # run's identity: a run may resume on a smaller card with the base in fp8, or back.
+    base_weight_dtype: BaseWeightDtype = "default"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_model", Path(self.base_model))
@@ -141,6 +146,9 @@ class TrainConfig:
             raise ValueError(f"targets must be a non-empty subset of {RECO_LORA_TARGETS}, got unknown {unknown}")
         if self.mixed_precision not in _ACCELERATE_PRECISION:
             raise ValueError(f"mixed_precision must be 'fp32' or 'bf16', got {self.mixed_precision!r}")
+        if self.base_weight_dtype not in BASE_WEIGHT_DTYPES:
+            raise ValueError(f"base_weight_dtype must be one of {list(BASE_WEIGHT_DTYPES)}, got "
+                             f"{self.base_weight_dtype!r}")
         if self.optimizer not in ("adamw", "adamw8bit"):
             raise ValueError(f"optimizer must be 'adamw' or 'adamw8bit', got {self.optimizer!r}")
         for name in ("rank", "steps", "grad_accumulation", "keep_checkpoints", "log_every"):
@@ -241,7 +249,8 @@ def _non_reentrant_checkpoint(module: torch.nn.Module, *args: Any) -> Any:
 
 
 def _prepare_transformer(config: TrainConfig) -> torch.nn.Module:
-    """Frozen base weights in the run's precision, with fresh LoRA adapters (float32) in the target layers."""
+    """Frozen base weights in the run's precision (block Linears in float8 if asked), with fresh LoRA adapters
+    (float32) in the target layers."""
     from peft import LoraConfig, inject_adapter_in_model
 
     # Straight into the run's precision (diffusers' float32 modules stay float32): no float32 copy of the base.
@@ -255,6 +264,8 @@ def _prepare_transformer(config: TrainConfig) -> torch.nn.Module:
         parameter.requires_grad_(".lora_" in name)
         if ".lora_" in name:
             parameter.data = parameter.data.float()
+    if config.base_weight_dtype == "fp8_e4m3fn":
+        store_base_in_fp8(transformer)  # after the injection, which gives each adapter its base layer's dtype
     if config.gradient_checkpointing:
         transformer.enable_gradient_checkpointing(_non_reentrant_checkpoint)
     return transformer.train()
@@ -262,6 +273,15 @@ def _prepare_transformer(config: TrainConfig) -> torch.nn.Module:
 
 def _adapter_parameters(transformer: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
     return {name: p for name, p in transformer.named_parameters() if p.requires_grad}
+
+
+def _skip_frozen_sync(transformer: torch.nn.Module) -> None:
+    """Keep DDP from broadcasting the frozen base at start-up: every process loaded it from the same file, and gloo
+    cannot send float8 tensors ("Invalid scalar type"). The adapters are still synchronized and all-reduced."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    frozen = [name for name, p in transformer.named_parameters() if not p.requires_grad]
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(transformer, frozen)
 
 
 def _lora_state_dict(transformer: torch.nn.Module, config: TrainConfig) -> dict[str, torch.Tensor]:
@@ -475,6 +495,8 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup(config.warmup_steps))
     store = CheckpointStore(config.checkpoint_folder, config.keep_checkpoints)
     resumed_from, step, consumed, history = _resume(accelerator, store, transformer, optimizer, scheduler, config)
+    if accelerator.num_processes > 1:
+        _skip_frozen_sync(transformer)
     model = accelerator.prepare(transformer)
 
     accumulation = config.grad_accumulation

@@ -72,6 +72,16 @@ def test_train_command_rejects_unknown_settings(project, capsys):
     assert "unknown settings ['learning_rat']" in capsys.readouterr().err
 
 
+def test_train_command_takes_the_base_weight_dtype_and_refuses_an_unknown_one(project, capsys):
+    project.write_text(project.read_text() + 'base_weight_dtype = "fp8"\n')
+    assert run(project) == train_cli.EXIT_BAD_INPUT
+    assert "base_weight_dtype must be one of ['default', 'fp8_e4m3fn'], got 'fp8'" in capsys.readouterr().err
+    project.write_text(project.read_text().replace('"fp8"', '"fp8_e4m3fn"').replace("checkpoint_every = 2",
+                                                                                     "checkpoint_every = 0"))
+    assert run(project) == 0
+    assert "saved" in capsys.readouterr().out
+
+
 def test_train_command_writes_preview_edits_every_n_steps(project):
     from harness.tiny_dataset import FRAMES, SIZE
     from harness.video_probe import probe_video

@@ -26,10 +26,11 @@ from reco_core.weights.checkpoint import load_state_dict
 WORKER = Path(__file__).resolve().parents[1] / "harness" / "train_worker.py"
 
 
-def run_worker(launcher: list[str], tiny_models, output: Path, accumulation: int) -> list[dict]:
+def run_worker(launcher: list[str], tiny_models, output: Path, accumulation: int,
+               base_weight_dtype: str = "default") -> list[dict]:
     history = output.with_suffix(".json")
     command = [*launcher, str(WORKER), str(tiny_models.vace), str(output), "--accumulation", str(accumulation),
-               "--history", str(history)]
+               "--history", str(history), "--base-weight-dtype", base_weight_dtype]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-4000:]
     return json.loads(history.read_text())
@@ -43,11 +44,16 @@ LAUNCHERS = {
 }
 
 
-def test_two_processes_equal_one_process_with_double_accumulation(tiny_models, tmp_path):
-    single = run_worker([sys.executable], tiny_models, tmp_path / "single.safetensors", accumulation=4)
+@pytest.mark.parametrize("base_weight_dtype, launchers", [("default", tuple(LAUNCHERS)), ("fp8_e4m3fn", ("torchrun",))])
+def test_two_processes_equal_one_process_with_double_accumulation(tiny_models, tmp_path, base_weight_dtype,
+                                                                   launchers):
+    """Also with the frozen base in float8, which DDP must not try to broadcast (gloo has no float8)."""
+    single = run_worker([sys.executable], tiny_models, tmp_path / "single.safetensors", accumulation=4,
+                        base_weight_dtype=base_weight_dtype)
     a = load_state_dict(tmp_path / "single.safetensors")
-    for name, launcher in LAUNCHERS.items():
-        ddp = run_worker([sys.executable, *launcher], tiny_models, tmp_path / f"{name}.safetensors", accumulation=2)
+    for name in launchers:
+        ddp = run_worker([sys.executable, *LAUNCHERS[name]], tiny_models, tmp_path / f"{name}.safetensors",
+                         accumulation=2, base_weight_dtype=base_weight_dtype)
         assert [e["step"] for e in ddp] == [e["step"] for e in single] == [1, 2, 3], name
         for mine, theirs in zip(ddp, single):
             assert mine.keys() == theirs.keys()

@@ -39,10 +39,10 @@ def items() -> list[dict]:
 
 
 def worker_config(base: Path, output: Path, accumulation: int = 2, checkpoint_every: int = 0,
-                  resume: bool = False) -> TrainConfig:
+                  resume: bool = False, base_weight_dtype: str = "default") -> TrainConfig:
     return TrainConfig(base_model=base, output=output, rank=4, steps=3, learning_rate=1e-2, mixed_precision="fp32",
                        gradient_checkpointing=True, grad_accumulation=accumulation, checkpoint_every=checkpoint_every,
-                       lambda_latent=0.1, lambda_attn=0.1, resume=resume)
+                       lambda_latent=0.1, lambda_attn=0.1, resume=resume, base_weight_dtype=base_weight_dtype)
 
 
 def die_while_saving(step: int) -> None:
@@ -65,11 +65,14 @@ def main() -> None:
     parser.add_argument("--checkpoint-every", type=int, default=0)
     parser.add_argument("--history", type=Path)
     parser.add_argument("--kill-while-saving", type=int)
+    parser.add_argument("--base-weight-dtype", default="default")
     args = parser.parse_args()
     torch.set_num_threads(1)  # the tiny model's ops are too small to gain from threads
     if args.kill_while_saving is not None:
         die_while_saving(args.kill_while_saving)
-    result = train(worker_config(args.base, args.output, args.accumulation, args.checkpoint_every), items())
+    config = worker_config(args.base, args.output, args.accumulation, args.checkpoint_every,
+                           base_weight_dtype=args.base_weight_dtype)
+    result = train(config, items())
     if args.history is not None and int(os.environ.get("RANK", "0")) == 0:
         args.history.write_text(json.dumps(result.history))
 
