@@ -23,7 +23,7 @@ __all__ = ["ConstrainedAttentionProcessor", "WanSelfAttentionProcessor", "constr
            "self_attention_layers"]
 
 
-def _rotate_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+def rotate_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Wan's RoPE: channels (2i, 2i+1) of each head form a pair rotated by the angle of frequency i.
 
     ``cos``/``sin`` (1, N, 1, d) come from diffusers' WanRotaryPosEmbed, which stores each frequency twice in a row;
@@ -65,8 +65,8 @@ class WanSelfAttentionProcessor:
         key = attn.norm_k(attn.to_k(hidden_states)).unflatten(2, (heads, -1))
         value = attn.to_v(hidden_states).unflatten(2, (heads, -1))
         if rotary_emb is not None:
-            query = _rotate_pairs(query, *rotary_emb)
-            key = _rotate_pairs(key, *rotary_emb)
+            query = rotate_pairs(query, *rotary_emb)
+            key = rotate_pairs(key, *rotary_emb)
         out = self.attend(query, key, value, attention_mask)
         out = out.flatten(2, 3).type_as(query)
         return attn.to_out[1](attn.to_out[0](out))

@@ -18,6 +18,8 @@ from typing import Sequence
 
 import torch
 
+from ..attention.diffusers_wan import rotate_pairs
+
 # Bias size before RMS normalisation: large against the other head's content, so the seeded head's scale is set by
 # the norm's weight (`gain`) alone.
 BIAS_SCALE = 30.0
@@ -34,15 +36,6 @@ def rope_tables(transformer, grid: tuple[int, int, int]) -> tuple[torch.Tensor, 
     return cos[0, :, 0].float(), sin[0, :, 0].float()
 
 
-def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """RoPE on interleaved pairs, as diffusers' Wan attention applies it (its tables repeat each angle twice)."""
-    x1, x2 = x[..., 0::2], x[..., 1::2]
-    out = torch.empty_like(x)
-    out[..., 0::2] = x1 * cos[..., 0::2] - x2 * sin[..., 1::2]
-    out[..., 1::2] = x1 * sin[..., 1::2] + x2 * cos[..., 0::2]
-    return out
-
-
 def seed_copy_heads(transformer, grid: tuple[int, int, int], blocks: Sequence[int], head: int = 0,
                     gain: float = DEFAULT_GAIN) -> None:
     """Make `head` of each block's self-attention look `grid[2] // 2` tokens to the left (the other half's twin)."""
@@ -51,7 +44,7 @@ def seed_copy_heads(transformer, grid: tuple[int, int, int], blocks: Sequence[in
     cos, sin = rope_tables(transformer, grid)
     query = torch.zeros(head_dim)
     query[0::2] = 1.0
-    key = rotate(query, cos[offset], sin[offset])  # token (0, 0, offset): the query turned by the offset
+    key = rotate_pairs(query, cos[offset], sin[offset])  # token (0, 0, offset): the query turned by the offset
     span = slice(head * head_dim, (head + 1) * head_dim)
     with torch.no_grad():
         for block in blocks:
@@ -72,7 +65,7 @@ def twin_attention(transformer, grid: tuple[int, int, int], block: int, head: in
     with torch.no_grad():
         query = attention.norm_q(attention.to_q(hidden))[0].unflatten(-1, (attention.heads, -1))[:, head]
         key = attention.norm_k(attention.to_k(hidden))[0].unflatten(-1, (attention.heads, -1))[:, head]
-    query, key = rotate(query, cos, sin), rotate(key, cos, sin)
+    query, key = rotate_pairs(query, cos, sin), rotate_pairs(key, cos, sin)
     weights = torch.softmax(query @ key.T / math.sqrt(query.shape[-1]), dim=-1)
     position = torch.arange(frames * height * width)
     column = position % width
