@@ -55,6 +55,29 @@ def call_counter(counts: list[int]):
     return wrapper
 
 
+def native_masked_sample(model, positive: list, negative: list, latent: dict, layout, masks, instructions,
+                         steps: int, cfg: float, shift: float, seed: int) -> torch.Tensor:
+    """Native masked conditioning, as a graph of ConditioningSetMask + KSampler samples it: the canvas instruction
+    everywhere plus one conditioning per region, the instruction's text with the canvas's VACE keys and the region
+    (on the target half of the latent grid) as its mask; sampled by ComfyUI's own sampler after ModelSamplingSD3."""
+    import comfy.sample
+    from comfy_extras.nodes_model_advanced import ModelSamplingSD3
+
+    from reco_core.attention.constraint import mask_token_region
+
+    masked = []
+    for mask, instruction in zip(masks, instructions):
+        region = mask_token_region(mask, layout.geometry).float()  # the region on the latent's token grid
+        on_canvas = torch.cat([torch.zeros_like(region), region], dim=-1)
+        latent_grid = on_canvas.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
+        masked.append([instruction[0][0], {**positive[0][1], "mask": latent_grid, "mask_strength": 1.0,
+                                           "set_area_to_bounds": False}])
+    patched = ModelSamplingSD3().patch(model, shift)[0]
+    noise = comfy.sample.prepare_noise(latent["samples"], seed)
+    return comfy.sample.sample(patched, noise, steps, cfg, "euler", "simple", positive + masked, negative,
+                               latent["samples"], seed=seed)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4)
@@ -62,12 +85,9 @@ def main() -> None:
     args = parser.parse_args()
 
     package = import_package()
-    import comfy.sample
     import comfy.sd
     import comfy.utils
-    from comfy_extras.nodes_model_advanced import ModelSamplingSD3
 
-    from reco_core.attention.constraint import mask_token_region
     from reco_core.text_embeddings import load_text_embeddings
 
     nodes = package.nodes
@@ -90,17 +110,8 @@ def main() -> None:
                                regions if with_regions else None).result[0]["samples"]
 
     def native(counted) -> torch.Tensor:
-        masked = []
-        for mask, instruction in zip(masks, (text["first"], text["second"])):
-            region = mask_token_region(mask, layout.geometry).float()  # the region on the latent's token grid
-            on_canvas = torch.cat([torch.zeros_like(region), region], dim=-1)
-            latent_grid = on_canvas.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
-            masked.append([instruction[0][0], {**positive[0][1], "mask": latent_grid, "mask_strength": 1.0,
-                                               "set_area_to_bounds": False}])
-        patched = ModelSamplingSD3().patch(counted, SHIFT)[0]
-        noise = comfy.sample.prepare_noise(latent["samples"], SEED)
-        return comfy.sample.sample(patched, noise, args.steps, CFG, "euler", "simple", positive + masked, negative,
-                                   latent["samples"], seed=SEED)
+        return native_masked_sample(counted, positive, negative, latent, layout, masks,
+                                    (text["first"], text["second"]), args.steps, CFG, SHIFT, SEED)
 
     cases = {"plain ReCo (one instruction)": lambda m: reco(False, m),
              "region instructions (2 regions)": lambda m: reco(True, m),

@@ -19,6 +19,11 @@ from .multi_region_hook import multi_region_override
 from .region_instructions_type import RegionInstructions
 
 
+# off: a region still sees its own source object (what a restyle of that object may want); mask: ReCo's region
+# constraint in every region, which removals and replacements need (on the toy model removals appear only with it).
+REGION_MODES_WITH_INSTRUCTIONS = ("off", "mask")
+
+
 def install_multi_edit(patched: comfy.model_patcher.ModelPatcher, regions: RegionInstructions, positive: list,
                        layout: CanvasLayout | None, latent_shape: torch.Size, steps: int,
                        settings: ConstraintSettings) -> tuple[list, MultiRegionPlan]:
@@ -26,9 +31,10 @@ def install_multi_edit(patched: comfy.model_patcher.ModelPatcher, regions: Regio
     if layout is None:
         raise ValueError("latent: region_instructions need the latent output of ReCoCanvas (it carries the canvas "
                          "layout the masks are placed with); connect that latent.")
-    if settings.mode != "off":
-        raise ValueError("region_mode: set it to off when region_instructions is connected: each region's "
-                         "constraint comes from its own mask (constraint_strength/start/end still apply).")
+    if settings.mode not in REGION_MODES_WITH_INSTRUCTIONS:
+        raise ValueError("region_mode: with region_instructions connected use off (each region is kept from the "
+                         "other regions' source objects) or mask (from its own source object too); every region's "
+                         "constraint comes from its own mask, so auto has nothing to find.")
     if settings.kind != "block":
         raise ValueError("constraint_type: region_instructions use the block constraint; set constraint_type to "
                          "block.")
@@ -47,7 +53,8 @@ def install_multi_edit(patched: comfy.model_patcher.ModelPatcher, regions: Regio
             tokens.append(mask_token_region(mask, layout.geometry, layout.trim))
     with about_input("region_instructions"):
         plan = start_multi_region(tokens, lengths.pop(), [text.shape[1] for text in regions.instructions],
-                                  settings.strength, settings.start, settings.end, steps)
+                                  settings.strength, settings.start, settings.end, steps,
+                                  keep_own_source=settings.mode == "mask")
     joined = [[torch.cat([text, *(instruction.to(text).expand(text.shape[0], -1, -1)
                                   for instruction in regions.instructions)], dim=1), options]
               for text, options in positive]

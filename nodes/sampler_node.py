@@ -10,6 +10,7 @@ streamed to the browser step by step (live_region_map).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import comfy.model_management
 import comfy.sample
@@ -111,7 +112,9 @@ class ReCoSampler(io.ComfyNode):
                 RegionInstructionsInfo.Input("region_instructions", optional=True,
                                              tooltip="Several edits at once (ReCoRegionInstructions): each region's "
                                              "edited pixels follow their own instruction and are kept from the "
-                                             "other regions' source objects; region_mode must be off."),
+                                             "other regions' source objects. region_mode off leaves each region its "
+                                             "own source object; mask hides that too (ReCo's constraint per region, "
+                                             "best for removals and replacements). Leave region_mask unconnected."),
             ],
             outputs=[
                 io.Latent.Output(display_name="latent", tooltip="The sampled canvas, ready for VAEDecode "
@@ -182,18 +185,25 @@ def sample_canvas(model, positive, negative, latent: dict, seed: int, steps: int
     if settings.mode != "off" and layout is None:
         raise ValueError("latent: region constraints need the latent output of ReCoCanvas (it carries the "
                          "canvas layout); connect that latent, or set region_mode to off.")
-    if settings.mode == "mask" and region_mask is None:
+    if region_instructions is not None and region_mask is not None:
+        raise ValueError("region_mask: leave it unconnected when region_instructions is connected; each region's "
+                         "own mask (ReCoRegionInstructions) is its constraint.")
+    if settings.mode == "mask" and region_mask is None and region_instructions is None:
         raise ValueError("region_mask: region_mode is mask but no mask is connected; connect one or use auto.")
     trim = layout.trim if layout else 0
 
     patched = ModelSamplingSD3().patch(model, shift)[0]
     samples = latent["samples"]
+    # With region instructions, region_mode mask asks the regions' own masks for the constraint (multi_edit);
+    # the single-region constraint then only records the region map.
+    single = settings if region_instructions is None else replace(settings, mode="off")
     with about_input("region_mask"):
-        constraint = start_constraint(settings, samples.shape, steps, trim, region_mask,
+        constraint = start_constraint(single, samples.shape, steps, trim, region_mask,
                                       layout.geometry if layout else None)
     note = None
     if settings.mode != "off":
         note = bypass_torch_compile(patched)
+    if single.mode != "off":
         options = patched.model_options.setdefault("transformer_options", {})
         options["optimized_attention_override"] = attention_override(
             constraint, options.get("optimized_attention_override"))

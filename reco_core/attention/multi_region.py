@@ -10,7 +10,9 @@ attentions of every DiT and VACE block:
   the whole change ("Remove the car and make the sky stormy") while each region hears only its own part.
 * self-attention: the target-half queries of region r are kept from the source-half tokens of every OTHER region
   (weights scaled by 1 - strength; at strength 1 none of their attention lands there), so one region's edit cannot
-  copy another region's source object. Their own source object stays visible, as in plain ReCo.
+  copy another region's source object. Their own source object stays visible, as in plain ReCo, unless
+  ``keep_own_source`` is set: then each region is kept from its own source object too, which is ReCo's region
+  constraint applied per region (on the toy model removals appear only with it: docs/RESULTS.md).
 
 Regions come as token grids of one canvas half (see :func:`.constraint.mask_token_region`) and must not overlap;
 where two regions share a token after the 16-pixel token pooling, the earlier region keeps it.
@@ -89,6 +91,8 @@ class MultiRegionPlan:
     ``global_span`` / ``spans``: token spans of the global and per-region instructions in the joined context of
     ``context_tokens`` tokens. The self-attention rule holds with ``strength`` while ``first_step <= step <
     end_step``; the text binding holds at every step, since it is what ties an instruction to its region.
+    ``keep_own_source``: the rule hides every region's source object from every region's target queries, their
+    own included (ReCo's constraint per region), instead of only the other regions' objects.
     """
 
     regions: torch.Tensor
@@ -96,6 +100,7 @@ class MultiRegionPlan:
     spans: tuple[Span, ...]
     context_tokens: int
     strength: float = 1.0
+    keep_own_source: bool = False
     first_step: int = 0
     end_step: int = 1 << 62
     step: int = 0
@@ -128,7 +133,8 @@ class MultiRegionPlan:
     def is_self_attention(self, query_tokens: int, key_tokens: int) -> bool:
         """A canvas self-attention whose region rule is on at the current step."""
         return (query_tokens == key_tokens == self.canvas_tokens and self.strength > 0
-                and self.first_step <= self.step < self.end_step and self.regions.shape[0] > 1)
+                and self.first_step <= self.step < self.end_step
+                and (self.regions.shape[0] > 1 or self.keep_own_source))
 
     def is_cross_attention(self, query_tokens: int, key_tokens: int) -> bool:
         """A canvas cross-attention over the joined context (possibly repeated whole, as ComfyUI batches it)."""
@@ -157,19 +163,26 @@ class MultiRegionPlan:
 
     def self_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plain: torch.Tensor | None = None,
                        scale: float | None = None) -> torch.Tensor:
-        """Canvas self-attention in which each region's target queries are kept from the other regions' sources.
+        """Canvas self-attention in which each region's target queries are kept from the other regions' sources
+        (and from their own with ``keep_own_source``).
 
         ``plain``: the caller backend's attention of all queries (B, heads, N, D); the rows of region queries are
-        overwritten in place with torch SDPA under one (1, 1, 1, N) key-bias row per region. Default: torch SDPA.
+        overwritten in place with torch SDPA under one (1, 1, 1, N) key-bias row per group of queries that hide the
+        same keys: one group per region, or one for all regions when every region hides every source object.
+        Default: torch SDPA.
         """
         self.self_calls += 1
         out = F.scaled_dot_product_attention(q, k, v, scale=scale) if plain is None else plain
         _, targets, sources = self._parts(q.device)
         bias_value = -math.inf if self.strength == 1.0 else math.log1p(-self.strength)
-        for label in range(self.regions.shape[0]):
-            others = sources[torch.arange(len(sources), device=q.device) != label].any(dim=0)
-            bias = torch.zeros(k.shape[2], dtype=q.dtype, device=q.device).masked_fill(others, bias_value)
-            out = overwrite_rows(out, q, targets[label], buffers=2, attend=lambda rows, heads, bias=bias:
+        if self.keep_own_source:
+            groups = [(targets.any(dim=0), sources.any(dim=0))]
+        else:
+            groups = [(targets[label], sources[torch.arange(len(sources), device=q.device) != label].any(dim=0))
+                      for label in range(len(targets))]
+        for rows_mask, hidden in groups:
+            bias = torch.zeros(k.shape[2], dtype=q.dtype, device=q.device).masked_fill(hidden, bias_value)
+            out = overwrite_rows(out, q, rows_mask, buffers=2, attend=lambda rows, heads, bias=bias:
                                   F.scaled_dot_product_attention(rows, k[:, heads], v[:, heads],
                                                                  attn_mask=bias.view(1, 1, 1, -1), scale=scale))
         return out
@@ -189,13 +202,15 @@ class MultiRegionPlan:
 
 
 def start_multi_region(regions: Sequence[torch.Tensor], global_tokens: int, instruction_tokens: Sequence[int],
-                       strength: float, start: float, end: float, steps: int) -> MultiRegionPlan:
+                       strength: float, start: float, end: float, steps: int,
+                       keep_own_source: bool = False) -> MultiRegionPlan:
     """The plan for one run of ``steps`` steps: token-grid ``regions`` (one half each, in instruction order), the
     token counts of the global and per-region instructions, and the self-attention rule's strength and step range
-    as fractions of the steps (ReCoSampler's constraint_strength / start / end)."""
+    as fractions of the steps (ReCoSampler's constraint_strength / start / end); ``keep_own_source`` as in
+    :class:`MultiRegionPlan`."""
     if len(regions) != len(instruction_tokens):
         raise ValueError(f"{len(regions)} regions but {len(instruction_tokens)} instructions: give one each")
     global_span, spans = instruction_spans(global_tokens, instruction_tokens)
     return MultiRegionPlan(regions=disjoint_token_regions(regions), global_span=global_span, spans=spans,
                            context_tokens=spans[-1][1], strength=strength, first_step=round(start * steps),
-                           end_step=round(end * steps))
+                           end_step=round(end * steps), keep_own_source=keep_own_source)

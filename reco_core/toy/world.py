@@ -164,6 +164,49 @@ def make_clip(split: str, index: int, task: str | None = None, *, frames: int = 
     )
 
 
+@dataclass(frozen=True)
+class SeveralEdits:
+    """Edits of one scene made at once: `clip` holds the source, the target with every edit applied, the union of
+    the regions as its mask and the edits' instructions joined as its instruction (the canvas instruction); `masks`
+    and `instructions` hold each edit's own region and words, in the same order."""
+
+    clip: ToyClip
+    masks: tuple[np.ndarray, ...]  # bool (F, H, W) each, disjoint
+    instructions: tuple[str, ...]
+
+
+def make_two_removals(split: str, index: int, *, frames: int = 9, size: int = 96) -> SeveralEdits:
+    """A scene of three objects of which two are removed, each removal a region with its own instruction.
+
+    The ground truth of two edits made in one pass: the target keeps the third object, so an editor that removes
+    everything named, or nothing, is told apart from one that removes exactly what each region was told. Seeded from
+    (split, index) in a stream of its own, apart from `make_clip`'s.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
+    rng = np.random.default_rng([SPLITS.index(split), index, len(TASKS)])
+    background, background_phrase = _background(rng, frames, size)
+    objects = _Scene(rng, split, frames, size).place_objects(3)
+    coverage = functools.cache(lambda item: _coverage(item, frames, size))
+    removed, kept = objects[:2], objects[2:]
+    instructions = tuple(f"Remove the {item.colour} {item.shape}." for item in removed)
+    first, second = (f"the {item.colour} {item.shape}" for item in removed)
+    masks = tuple(coverage(item) for item in removed)
+    clip = ToyClip(
+        clip_id=f"{split}-{index:06d}-remove-two",
+        split=split,
+        index=index,
+        task="remove",
+        instruction=f"Remove {first} and {second}.",
+        source_caption=_caption(objects, background_phrase),
+        target_caption=_caption(kept, background_phrase),
+        source=_render(background, objects, coverage),
+        target=_render(background, kept, coverage),
+        mask=np.logical_or(*masks),
+    )
+    return SeveralEdits(clip, masks, instructions)
+
+
 def _edit_mask(changed: list[_Object], coverage: Callable[[_Object], np.ndarray]) -> np.ndarray:
     """The edited objects' footprints; where a shape-only replace paints the same colour over itself, nothing changes,
     so the overlap of old and new shape is left out."""

@@ -18,6 +18,7 @@ from reco_core.toy.world import (
     SHAPES,
     TASKS,
     make_clip,
+    make_two_removals,
     unseen_looks,
     vocabulary,
     words,
@@ -134,6 +135,23 @@ def test_objects_stand_out_from_every_background_tone():
         tones = np.asarray(dark) + (np.asarray(light) - np.asarray(dark)) * levels
         for colour in OBJECT_COLOURS.values():
             assert np.abs(tones - np.asarray(colour)).max(axis=1).min() >= 60
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_two_removals_have_disjoint_regions_that_are_exactly_what_changes(index):
+    edits = make_two_removals("test", index)
+    clip, (first, second) = edits.clip, edits.masks
+    changed = np.any(clip.source != clip.target, axis=-1)
+    assert not bool((first & second).any()) and first.any() and second.any()
+    assert np.array_equal(changed, first | second) and np.array_equal(clip.mask, first | second)
+    assert clip.target_caption.count(" over ") == 1 and " and " not in clip.target_caption  # one object is kept
+    for instruction, mask in zip(edits.instructions, edits.masks):
+        colour = OBJECT_COLOURS[instruction.split()[2]]
+        assert np.all(clip.source[mask] == colour)  # each region is the object its instruction names
+        assert set(words(instruction)) <= set(vocabulary())
+    assert set(words(clip.instruction)) <= set(vocabulary())
+    again = make_two_removals("test", index)
+    assert np.array_equal(again.clip.source, clip.source) and again.instructions == edits.instructions
 
 
 def test_bad_arguments_name_the_argument():

@@ -51,7 +51,10 @@ def test_the_negative_rows_of_a_batched_pass_keep_plain_cross_attention(hook):
     assert torch.allclose(bound[1], expected.transpose(1, 2).flatten(2)[0], atol=1e-5)
 
 
-def test_probe_each_region_hears_its_own_instruction_and_none_of_the_other_regions_object(hook, tiny_models):
+@pytest.mark.parametrize("keep_own_source", [False, True], ids=["own object visible", "own object hidden"])
+def test_probe_each_region_hears_its_own_instruction_and_none_of_the_other_regions_object(hook, tiny_models,
+                                                                                          keep_own_source):
+    """And with ``keep_own_source`` (ReCoSampler's region_mode mask) none of its own source object either."""
     import comfy.sd
 
     net = comfy.sd.load_diffusion_model(str(tiny_models.vace)).model.diffusion_model.float()
@@ -59,7 +62,7 @@ def test_probe_each_region_hears_its_own_instruction_and_none_of_the_other_regio
     first, second = load_text_embeddings(tiny_models.positive).embeds, load_text_embeddings(tiny_models.negative).embeds
     context = torch.cat([canvas_text, first, second], dim=1)
     plan = start_multi_region(two_regions(), canvas_text.shape[1], (first.shape[1], second.shape[1]), 1.0, 0.0, 1.0,
-                              steps=1)
+                              steps=1, keep_own_source=keep_own_source)
     tokens = plan.canvas_tokens
     parts = [canvas_masks(region) for region in plan.regions]
     (global_span, spans), width = (plan.global_span, plan.spans), net.dim
@@ -102,6 +105,10 @@ def test_probe_each_region_hears_its_own_instruction_and_none_of_the_other_regio
             assert bool((cross[rows, other] == 0).all()) and bool((cross[rows, 0] == 0).all())
             assert bool((constrained[rows, 1 - region] == 0).all())  # none on the other region's source object
             assert float(plain[rows, 1 - region].min()) > 0  # which plain attention does look at
+            if keep_own_source:
+                assert bool((constrained[rows, region] == 0).all())
+            else:
+                assert float(constrained[rows, region].min()) > 0
         rest = ~(parts[0].target_edit | parts[1].target_edit)
         assert torch.allclose(cross[rest, 0], torch.tensor(1.0), atol=1e-5)  # the canvas instruction
         assert torch.allclose(constrained[rest], plain[rest], atol=1e-6)

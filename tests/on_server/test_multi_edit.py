@@ -49,6 +49,18 @@ def refused(server, graph: dict) -> str:
     return result.error["exception_message"]
 
 
+def test_region_mode_mask_also_keeps_each_region_from_its_own_source_object(comfy_server, tiny_models,
+                                                                            source_video):
+    """region_mode mask with region instructions is ReCo's constraint in every region: it runs on the regions' own
+    masks (no region_mask) and samples differently from off, where each region still sees its own object."""
+    runs = {}
+    for mode in ("off", "mask"):
+        result = comfy_server.run(multi_edit(tiny_models, source_video.name, f"multi/own_{mode}", region_mode=mode))
+        assert result.status == "execution_success", result.error
+        runs[mode] = saved_latent(comfy_server, result)
+    assert (runs["mask"] - runs["off"]).abs().max() > 1e-4
+
+
 @pytest.mark.parametrize("case, change, expected", [
     ("a mask without its instruction", lambda graph: graph["regions"]["inputs"].pop("instruction_2"),
      "instruction_2: mask_2 and instruction_2 go together"),
@@ -62,7 +74,10 @@ def refused(server, graph: dict) -> str:
     ("an empty mask", lambda graph: graph["region_patch_1"]["inputs"].update(value=0.0),
      "mask_1: the mask is empty"),
     ("a region constraint mode as well", lambda graph: graph["sampler"]["inputs"].update(region_mode="auto"),
-     "region_mode: set it to off when region_instructions is connected"),
+     "region_mode: with region_instructions connected use off"),
+    ("a region_mask as well",
+     lambda graph: graph["sampler"]["inputs"].update(region_mode="mask", region_mask=["region_mask_1", 0]),
+     "region_mask: leave it unconnected when region_instructions is connected"),
 ])
 def test_bad_region_instructions_are_refused_naming_the_input(case, change, expected, comfy_server, tiny_models,
                                                               source_video):
