@@ -23,9 +23,6 @@ from reco_core.canvas import CanvasSpec
 from reco_core.pipeline import ReCoPipeline, SamplingSettings
 from reco_core.toy.text_encoder import ToyTextEncoder
 from reco_core.toy.world import TASKS, make_clip
-from reco_core.wan_models import load_transformer, load_vae
-from reco_core.weights.checkpoint import load_state_dict
-from reco_core.weights.lora_merge import merge_lora
 from reco_core.windows import CARRY_MODES, plan_windows, seam_change
 
 
@@ -50,10 +47,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    transformer = load_transformer(args.transformer)
-    if args.lora:
-        merge_lora(transformer, load_state_dict(args.lora), 1.0)
-    pipeline = ReCoPipeline(transformer, load_vae(args.vae))
+    pipeline = ReCoPipeline.from_files(args.transformer, args.vae, args.lora)
     encoder = ToyTextEncoder.load(args.text_encoder)
     spec = CanvasSpec(half_width=args.size, height=args.size, length=args.length)
     settings = SamplingSettings(steps=args.steps, cfg=args.cfg, shift=args.shift)

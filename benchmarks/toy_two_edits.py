@@ -186,7 +186,8 @@ def summarize(per_clip: dict[str, dict[str, dict]], seconds: dict[str, list[floa
                  for row, copy in zip(rows, copies)]
         summary[case] = {metric: statistics.fmean(row[metric] for row in rows if row[metric] is not None)
                          for metric in rows[0]}
-        summary[case].update({"region 1 appears": sum(a for a, _ in shown), "region 2 appears": sum(b for _, b in shown),
+        summary[case].update({"region 1 appears": sum(a for a, _ in shown),
+                              "region 2 appears": sum(b for _, b in shown),
                               "both appear": sum(a and b for a, b in shown),
                               "cpu seconds": statistics.median(seconds[case]) if case in seconds else 0.0})
     return summary

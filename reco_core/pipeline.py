@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -22,6 +23,9 @@ from .sampling import SAMPLERS, guided, initial_latent
 from .schedule import RECO_CFG, RECO_SHIFT, RECO_STEPS, flow_sigmas
 from .vace_context import VaceContext, empty_latent_shape, vace_context
 from .wan_latent import denormalize_latent
+from .wan_models import load_transformer, load_vae
+from .weights.checkpoint import load_state_dict
+from .weights.lora_merge import merge_lora
 from .windows import (
     DEFAULT_CARRY, Window, WindowEdit, carry_edit, check_mask_frames, default_overlap, edit_in_windows,
     window_part,
@@ -86,6 +90,18 @@ class ReCoPipeline:
         self.device = torch.device(device)
         self.transformer = transformer.to(self.device)
         self.codec = WanVaceCodec(vae, self.device, vae.dtype)
+
+    @classmethod
+    def from_files(cls, transformer_file: str | Path, vae_file: str | Path, lora_file: str | Path | None = None,
+                   lora_strength: float = 1.0, dtype: torch.dtype = torch.float32,
+                   device: str | torch.device = "cpu") -> "ReCoPipeline":
+        """The pipeline over model files: the transformer (its LoRA merged at ``lora_strength``) and the VAE are
+        read on the CPU in ``dtype``, then moved to ``device``; the one way the CLI, the toy build and the toy
+        benchmarks and tests load an editor, so a change to loading reaches all of them."""
+        transformer = load_transformer(transformer_file, dtype)
+        if lora_file is not None:
+            merge_lora(transformer, load_state_dict(lora_file), lora_strength)
+        return cls(transformer, load_vae(vae_file, dtype), device)
 
     def _velocity(self, context: torch.Tensor, prompt: torch.Tensor, constraint: RegionConstraint):
         dtype = self.transformer.dtype

@@ -185,14 +185,8 @@ def edit_split(folder: Path, transformer_file: Path, vae_file: Path, lora_file: 
     from reco_core.pipeline import ReCoPipeline, SamplingSettings
     from reco_core.text_embeddings import load_text_embeddings
     from reco_core.video_io import read_video, write_video
-    from reco_core.wan_models import load_transformer, load_vae
-    from reco_core.weights.checkpoint import load_state_dict
-    from reco_core.weights.lora_merge import merge_lora
 
-    transformer = load_transformer(transformer_file)
-    if lora_file is not None:
-        merge_lora(transformer, load_state_dict(lora_file), 1.0)
-    pipeline = ReCoPipeline(transformer, load_vae(vae_file))
+    pipeline = ReCoPipeline.from_files(transformer_file, vae_file, lora_file)
     rows = json.loads((folder / "manifest.json").read_text())
     negative = torch.zeros(load_text_embeddings(folder / rows[0]["prompt_embeds"]).embeds.shape) if cfg != 1 else None
     out.mkdir(parents=True, exist_ok=True)

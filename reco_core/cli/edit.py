@@ -23,9 +23,8 @@ from ..stills import is_image_path, write_still
 from ..text_embeddings import load_text_embeddings
 from ..windows import CARRY_MODES, DEFAULT_CARRY, default_overlap
 from ..video_io import read_audio, read_video, read_window, write_video
-from ..wan_models import ModelFileError, load_transformer, load_vae
-from ..weights.checkpoint import WeightFileError, load_state_dict
-from ..weights.lora_merge import merge_lora
+from ..wan_models import ModelFileError
+from ..weights.checkpoint import WeightFileError
 from .progress import StepProgress
 
 EXIT_BAD_INPUT = 2
@@ -152,10 +151,8 @@ def run(args: argparse.Namespace) -> int:
         overlap = default_overlap(length) if args.overlap is None else args.overlap
         constraint, region_mask = _constraint(args)
         positive, negative = _embeddings(args)
-        transformer = load_transformer(args.transformer, dtype)
-        if args.lora:
-            merge_lora(transformer, load_state_dict(args.lora), args.lora_strength)
-        pipeline = ReCoPipeline(transformer, load_vae(args.vae, dtype), args.device)
+        pipeline = ReCoPipeline.from_files(args.transformer, args.vae, args.lora, args.lora_strength, dtype,
+                                           args.device)
         with StepProgress("ReCo edit") as progress:
             result = pipeline.edit_clip(window.frames, positive, negative, spec, settings, args.mode,
                                         _image(args.first_frame), _image(args.reference), overlap, args.carry,

@@ -15,9 +15,6 @@ from reco_core.canvas import CanvasSpec
 from reco_core.pipeline import ReCoPipeline, SamplingSettings
 from reco_core.toy.text_encoder import ToyTextEncoder
 from reco_core.toy.world import make_clip
-from reco_core.wan_models import load_transformer, load_vae
-from reco_core.weights.checkpoint import load_state_dict
-from reco_core.weights.lora_merge import merge_lora
 from reco_core.windows import DEFAULT_CARRY, plan_windows, seam_change
 
 SEAM_BAR = 1.5
@@ -30,10 +27,11 @@ FRAMES, WINDOW, OVERLAP, SIZE = 33, 9, 5, 96
 def toy_pipeline():
     require_toy_assets()
     assets = load_setup_env().TOY_ASSETS
-    transformer = load_transformer(assets / "reco_toy_wan2.1_vace.safetensors")
-    merge_lora(transformer, load_state_dict(assets / "reco_toy_lora.safetensors"), 1.0)
     encoder = ToyTextEncoder.load(assets / "reco_toy_text_encoder.safetensors")
-    return ReCoPipeline(transformer, load_vae(assets / "reco_toy_wan_2.1_vae.safetensors")), encoder
+    pipeline = ReCoPipeline.from_files(assets / "reco_toy_wan2.1_vace.safetensors",
+                                       assets / "reco_toy_wan_2.1_vae.safetensors",
+                                       assets / "reco_toy_lora.safetensors")
+    return pipeline, encoder
 
 
 def test_default_carry_keeps_the_seams_of_a_toy_edit_within_the_bar(toy_pipeline, single_torch_thread):
