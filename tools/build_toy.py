@@ -15,6 +15,8 @@ Stages, in order (each reads what the earlier ones wrote, so a later stage can b
   inference  the shipped LoRA with the region constraint off / auto / true mask, block and videograin
   ablation   LoRAs with L_ic only / + L_latent / + L_attn / + both at equal budget, per seed (--seeds), scored;
              the table over every seed scored so far goes to work/ablation/table.md
+  weights    LoRAs at the shipped budget (2,000 steps) with the paper's region-loss weights and with larger ones, per
+             seed (--seeds), scored; table in work/weights/table.md
 `dit`, `decoder` and `data` depend only on the VAE's encoder, so on a machine with spare cores they may run as three
 processes side by side (`--stages dit`, `--stages decoder`, `--stages data`): the files come out the same.
 """
@@ -44,7 +46,7 @@ from reco_core.toy.text_encoder import TEXT_ENCODER_FILE, ToyTextEncoder  # noqa
 from reco_core.toy.vae_training import VAE_FILE, VaePhase, VaeTrainSettings, refine_decoder, train_vae  # noqa: E402
 from reco_core.toy.world import vocabulary  # noqa: E402
 
-STAGES = ("text", "vae", "dit", "decoder", "data", "lora", "eval", "demo", "inference", "ablation")
+STAGES = ("text", "vae", "dit", "decoder", "data", "lora", "eval", "demo", "inference", "ablation", "weights")
 LORA_FILE = "reco_toy_lora.safetensors"
 DEMO_FILE = "demo_source.mp4"
 TRAIN_ROWS = 96
@@ -55,6 +57,9 @@ TOY_STEPS, TOY_CFG, TOY_SHIFT = 20, 1.0, 3.0
 ABLATION_SEEDS = (0, 1, 2)
 ABLATION_STEPS = 200
 ABLATION_LOSSES = {"L_ic only": (0.0, 0.0), "+ L_latent": (1e-3, 0.0), "+ L_attn": (0.0, 1e-3), "+ both": (1e-3, 1e-3)}
+# At the paper's weights (1e-3 each, the shipped LoRA's) the region losses move the toy's total loss by about 2 %; the
+# weights sweep trains at the shipped budget with them and with L_latent 10x and L_attn 100x larger.
+WEIGHTS_LOSSES = {"paper weights (1e-3, 1e-3)": (1e-3, 1e-3), "L_latent 1e-2, L_attn 1e-1": (1e-2, 1e-1)}
 # Region constraint at inference on the shipped LoRA ("mask" uses each clip's true edit mask).
 INFERENCE_MODES = {
     "region off": ConstraintSettings(),
@@ -267,48 +272,63 @@ def _slug(label: str) -> str:
 
 def stage_ablation(work: Path, assets: Path, clips: int | None = None,
                    seeds: tuple[int, ...] = ABLATION_SEEDS) -> None:
+    """The region losses on and off at equal budget (ABLATION_STEPS), per seed."""
+    _loss_sweep(work / "ablation", work, assets, ABLATION_LOSSES, ABLATION_STEPS, clips, seeds)
+
+
+def stage_weights(work: Path, assets: Path, clips: int | None = None,
+                  seeds: tuple[int, ...] = ABLATION_SEEDS) -> None:
+    """The region losses' weights at the shipped LoRA's budget, per seed."""
+    _loss_sweep(work / "weights", work, assets, WEIGHTS_LOSSES, LORA_SETTINGS["steps"], clips, seeds)
+
+
+def _loss_sweep(folder: Path, work: Path, assets: Path, losses: dict[str, tuple[float, float]], steps: int,
+                clips: int | None, seeds: tuple[int, ...]) -> None:
     """Each (losses, seed) LoRA trained and scored once; files already there are reused, so runs can resume."""
     from reco_core.toy.metrics import evaluate
 
     test, vae = scored_split(work, clips), assets / VAE_FILE
     for seed in seeds:
-        for label, (lambda_latent, lambda_attn) in ABLATION_LOSSES.items():
+        for label, (lambda_latent, lambda_attn) in losses.items():
             name = f"{_slug(label)}-s{seed}"
-            scores = work / "ablation" / f"{name}.json"
+            scores = folder / f"{name}.json"
             if scores.is_file():
                 continue
-            lora = work / "ablation" / f"{name}.safetensors"
+            lora = folder / f"{name}.safetensors"
             if not lora.is_file():
-                config = _lora_config(work, assets, lora, steps=ABLATION_STEPS, seed=seed,
-                                      lambda_latent=lambda_latent, lambda_attn=lambda_attn)
+                config = _lora_config(work, assets, lora, steps=steps, seed=seed, lambda_latent=lambda_latent,
+                                      lambda_attn=lambda_attn)
                 _train_lora(config)
-            pred = edit_split(test, assets / DIT_FILE, vae, lora, work / "pred" / "ablation" / name)
+            pred = edit_split(test, assets / DIT_FILE, vae, lora, work / "pred" / folder.name / name)
             result = evaluate(test, {label: pred})
             scores.write_text(json.dumps({"losses": label, "seed": seed, "summary": result["summary"][label]},
                                          indent=1, default=str))
-            say(f"ablation {name}: {json.dumps(result['summary'][label]['overall'], default=str)}")
-    table = ablation_table(work / "ablation")
-    (work / "ablation" / "table.md").write_text(table)
+            say(f"{folder.name} {name}: {json.dumps(result['summary'][label]['overall'], default=str)}")
+    table = ablation_table(folder, losses)
+    (folder / "table.md").write_text(table)
     say(table)
 
 
-ABLATION_COLUMNS = ("target_psnr", "background_psnr", "iou", "frame_psnr")
+# (task group, metric): the overall scores, and the removal's target PSNR, where the region losses act most.
+ABLATION_COLUMNS = (("overall", "target_psnr"), ("overall", "background_psnr"), ("overall", "iou"),
+                    ("overall", "frame_psnr"), ("remove", "target_psnr"))
 
 
-def ablation_table(folder: Path) -> str:
-    """Markdown: per loss set, each column's mean +- std over the seeds scored (overall, all test clips)."""
+def ablation_table(folder: Path, losses: dict[str, tuple[float, float]]) -> str:
+    """Markdown: per loss set, each column's mean +- std over the seeds scored (all test clips scored)."""
     import statistics
 
     runs: dict[str, list[dict]] = {}
     for path in sorted(folder.glob("*.json")):
         record = json.loads(path.read_text())
         runs.setdefault(record["losses"], []).append(record)
-    lines = ["| losses | seeds | " + " | ".join(ABLATION_COLUMNS) + " |", "|---" * (len(ABLATION_COLUMNS) + 2) + "|"]
-    for label in ABLATION_LOSSES:
+    header = " | ".join(metric if group == "overall" else f"{group} {metric}" for group, metric in ABLATION_COLUMNS)
+    lines = [f"| losses | seeds | {header} |", "|---" * (len(ABLATION_COLUMNS) + 2) + "|"]
+    for label in losses:
         records = runs.get(label, [])
         cells = []
-        for column in ABLATION_COLUMNS:
-            values = [record["summary"]["overall"][column] for record in records]
+        for group, metric in ABLATION_COLUMNS:
+            values = [record["summary"][group][metric] for record in records]
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
             cells.append(f"{statistics.mean(values):.2f} +- {spread:.2f}" if values else "n/a")
         seeds = ",".join(str(record["seed"]) for record in records)
@@ -331,7 +351,8 @@ def main() -> int:
     parser.add_argument("--assets", type=Path, default=REPO / "assets" / "toy", help="where the shipped files go")
     parser.add_argument("--stages", default="all", help=f"comma-separated subset of {','.join(STAGES)}, or all")
     parser.add_argument("--clips", type=int, help="score only the first N test clips (eval, inference, ablation)")
-    parser.add_argument("--seeds", default=",".join(map(str, ABLATION_SEEDS)), help="the ablation stage's seeds")
+    parser.add_argument("--seeds", default=",".join(map(str, ABLATION_SEEDS)),
+                        help="the ablation and weights stages' seeds")
     args = parser.parse_args()
     stages = STAGES if args.stages == "all" else tuple(args.stages.split(","))
     unknown = [stage for stage in stages if stage not in STAGES]
@@ -344,8 +365,8 @@ def main() -> int:
     for stage in stages:
         started = time.perf_counter()
         say(f"== {stage}")
-        options = {"clips": args.clips} if stage in ("eval", "inference", "ablation") else {}
-        if stage == "ablation":
+        options = {"clips": args.clips} if stage in ("eval", "inference", "ablation", "weights") else {}
+        if stage in ("ablation", "weights"):
             options["seeds"] = tuple(int(seed) for seed in args.seeds.split(","))
         globals()[f"stage_{stage}"](args.work.resolve(), args.assets.resolve(), **options)
         timings[stage] = time.perf_counter() - started

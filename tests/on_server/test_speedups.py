@@ -94,3 +94,20 @@ def test_torch_compiled_model_runs_the_constraint_uncompiled_and_says_so(comfy_s
     on_compiled = _saved_latent(comfy_server, result, "save_latent")
     (on_plain,) = _latents(comfy_server, graph({}), ("save_latent",))
     assert bool((on_compiled == on_plain).all())
+
+
+def test_torch_compiled_model_without_constraint_equals_native(comfy_server, tiny_models, source_video):
+    """TorchCompileModel with the constraint off: ReCoSampler installs nothing, so it runs the compiled model exactly
+    as KSampler does, bit for bit. One step at CFG 1 (one model call, one graph) keeps the compile to seconds here;
+    the cudagraphs backend, on a CPU, traces with dynamo and runs the captured graphs' kernels eagerly."""
+    compiled = {"speed": {"class_type": "TorchCompileModel", "inputs": {"model": ["unet", 0],
+                                                                        "backend": "cudagraphs"}}}
+    graph = {**graphs.loaders(tiny_models, source_video.name), **graphs.canvas(), **compiled,
+             **graphs.reco_sampler(("speed", 0), seed=31, steps=1, cfg=1.0),
+             **graphs.native_sampler(("speed", 0), seed=31, steps=1),
+             **graphs.save_latent(("sampler", 0), "latents/compiled_reco"),
+             **graphs.save_latent(("ksampler", 0), "latents/compiled_native", node="save_native")}
+    graph["ksampler"]["inputs"]["cfg"] = 1.0
+    reco, native = _latents(comfy_server, graph, ("save_latent", "save_native"))
+    assert reco.abs().sum() > 0
+    assert bool((reco == native).all()), "ReCoSampler on a compiled model differs from native KSampler"
