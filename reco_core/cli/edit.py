@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--length", type=int, default=81,
                         help="canvas frames, 4n+1: the window a longer clip is edited in, window by window")
     parser.add_argument("--start", type=int, default=0, help="first source frame to edit")
-    parser.add_argument("--frames", type=int, default=None,
+    parser.add_argument("--frames", type=positive_int, default=None,
                         help="edit only this many frames from --start (default: the whole clip, in windows)")
     parser.add_argument("--overlap", type=int, default=None,
                         help="frames each window shares with the one before (default: about a ninth of --length "
@@ -71,6 +71,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     add_region_arguments(parser)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type for counts: argparse names the flag in its message, where a later check could only name
+    the function that received it."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
 
 
 def add_region_arguments(parser: argparse.ArgumentParser) -> None:

@@ -112,6 +112,14 @@ def test_frames_limits_the_edit_when_asked(tiny_models, source_video, tmp_path):
     assert probe_video(output).frames == 3
 
 
+@pytest.mark.parametrize("frames", ["0", "-2", "many"])
+def test_a_frame_count_below_one_is_refused_naming_the_flag(tiny_models, source_video, tmp_path, frames):
+    output = tmp_path / "edited.mp4"
+    done = edit(tiny_models, source_video, output, "--frames", frames)
+    assert done.returncode == 2 and "argument --frames: expected a whole number >= 1" in done.stderr
+    assert not output.exists()
+
+
 def test_a_still_comes_back_as_an_image_at_its_own_size(tiny_models, tmp_path):
     from PIL import Image
 
