@@ -78,7 +78,9 @@ class ReCoTrainLoRA(io.ComfyNode):
                                 tooltip="Folder inside ComfyUI's input folder holding manifest.json/.jsonl with "
                                 "src_video, tar_video, instruction_final_refine (ReCo-Data fields), mask_video."),
                 io.String.Input("output_name", default="reco/my_reco_lora",
-                                tooltip="LoRA file name under models/loras (.safetensors is added)."),
+                                tooltip="LoRA file name under models/loras (.safetensors is added). An existing "
+                                "file is never overwritten: the next free name (_2, _3, ...) is used, unless resume "
+                                "continues that file's run."),
                 io.Int.Input("steps", default=1000, min=1, max=1000000, tooltip="Optimizer steps."),
                 io.Float.Input("learning_rate", default=5e-5, min=1e-7, max=1.0, step=1e-6, round=1e-7,
                                tooltip="AdamW learning rate (ReCo: 5e-5)."),
@@ -159,6 +161,8 @@ class ReCoTrainLoRA(io.ComfyNode):
         from ..reco_core.training.trainer import TrainConfig, plot_losses, train
 
         loras = Path(folder_paths.get_folder_paths("loras")[0]).resolve()
+        if not resume:
+            output_name = _unused_name(loras, output_name)
         output = resolve_inside(loras, f"{output_name}.safetensors", "output_name")
         folder = cls._dataset_folder(dataset)
         with about_input("dataset"):
@@ -198,6 +202,16 @@ class ReCoTrainLoRA(io.ComfyNode):
         name = output.relative_to(loras).as_posix()
         summary = f"{name}: {result.steps} steps, {len(report.ok_rows)} clips, {len(report.bad_rows)} bad rows left out"
         return io.NodeOutput(name, image, ui={"text": [summary, report.format()]})
+
+
+def _unused_name(loras: Path, output_name: str) -> str:
+    """``output_name``, or with the first suffix _2, _3, ... that names no LoRA yet: a new run never replaces a LoRA
+    an artist may already use (ComfyUI's own savers count up the same way); resume continues the named file."""
+    name, number = output_name, 1
+    while resolve_inside(loras, f"{name}.safetensors", "output_name").exists():
+        number += 1
+        name = f"{output_name}_{number}"
+    return name
 
 
 def _send_text(node_id: str | None, text: str) -> None:

@@ -57,6 +57,23 @@ def test_trained_lora_loads_in_both_loaders_with_equal_results(comfy_server, tin
     assert bool((latents[0] == latents[1]).all())
 
 
+def test_a_second_run_with_the_same_name_writes_the_next_free_name(comfy_server, tiny_models):
+    """An artist's existing LoRA is never replaced by a new run: the second one is saved as <name>_2."""
+    write_tiny_dataset(comfy_server.base / "input" / "tiny_dataset", tiny_models.positive)
+    folder = comfy_server.base / "models" / "loras" / "reco"
+    summaries = []
+    for seed in (0, 1):
+        result = comfy_server.run(train_graph(tiny_models, "tiny_dataset", "reco/twice", seed=seed, steps=1),
+                                  timeout=600)
+        assert result.status == "execution_success", result.error
+        summaries.append(result.outputs("train")["text"][0])
+        if seed == 0:
+            first = (folder / "twice.safetensors").read_bytes()
+    assert summaries[0].startswith("reco/twice.safetensors") and summaries[1].startswith("reco/twice_2.safetensors")
+    assert (folder / "twice.safetensors").read_bytes() == first
+    assert (folder / "twice_2.safetensors").is_file()
+
+
 @pytest.mark.parametrize("dataset", ["../../etc", "/tmp"])
 def test_dataset_outside_the_input_folder_is_refused(comfy_server, tiny_models, dataset):
     with pytest.raises(PromptRejected) as rejected:
