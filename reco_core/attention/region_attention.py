@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .canvas_tokens import canvas_masks, check_canvas_length, check_region
+from .modulated_single_pass import single_pass_modulated_rows
 
 logger = logging.getLogger(__name__)
 
@@ -125,11 +126,13 @@ def videograin_canvas_attention(
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
     own_keys = ~masks.source_edit  # the source object is "another region" to the target edit; the rest is its own
-    # Buffers of a call at its peak (see _modulated_rows): the gathered queries, the running output (float32: two in
-    # bf16), a key chunk's output, the chunk's keys and values.
+    # Row-sized buffers of a call at its peak: the gathered queries, the output and a second accumulator, and the
+    # score block with one key block's keys or values (three; on the CPU, see _modulated_rows; elsewhere the score
+    # block of the extremum pass, or a key chunk's output, keys and values). Three score buffers against two or four
+    # measured as fast at 16k tokens, within 1.04x of the plain call's memory at 4k and 16k.
     buffers = 6
     return overwrite_rows(out, q, masks.target_edit, buffers=buffers, attend=lambda rows, heads: _modulated_rows(
-        rows, k[:, heads], v[:, heads], own_keys, lam, scale, score_chunk_elements=(buffers - 1) * rows.numel(),
+        rows, k[:, heads], v[:, heads], own_keys, lam, scale, score_chunk_elements=3 * rows.numel(),
         key_chunk=rows.shape[2]))
 
 
@@ -182,7 +185,8 @@ def modulated_attention(
     Both rules equal (1 - lam) * s + lam * c with c a per-query constant (M or m). A constant inside a key subset
     leaves the attention within that subset unchanged, so for every query label the result is two plain attentions,
     over the "same" keys and over the others, both with scale (1 - lam) * scale, merged by their log-sum-exps
-    shifted by lam * M and lam * m. M and m come from a pass over blocks of at most ``score_chunk_elements``
+    shifted by lam * M and lam * m. M and m come from the same score blocks (on the CPU, see
+    :mod:`.modulated_single_pass`) or from a pass of their own, over blocks of at most ``score_chunk_elements``
     scores. Works for self-attention (labels from :func:`.canvas_tokens.canvas_labels`) and cross-attention alike.
 
     Inference only: the fused kernels do not differentiate their log-sum-exp output, so gradients through the merge
@@ -194,7 +198,7 @@ def modulated_attention(
         same_region: (R, R) bool; entry [a, b] marks query label a and key label b as the same region.
         lam: modulation strength in [0, 1]; 0 is plain attention (see :func:`videograin_lambda`).
         scale: score scale as in torch SDPA (default 1 / sqrt(head_dim)).
-        score_chunk_elements: memory bound of the extremum pass, in score elements.
+        score_chunk_elements: memory bound of the score blocks, in elements.
 
     Returns:
         (B, heads, Nq, v_head_dim) in the dtype of ``v``.
@@ -231,6 +235,19 @@ def _key_chunk(q: torch.Tensor, score_chunk_elements: int) -> int:
 def _modulated_rows(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, own_keys: torch.Tensor, lam: float,
                     scale: float, score_chunk_elements: int, key_chunk: int) -> torch.Tensor:
     """VideoGrain's modulated attention of queries that share one label; ``own_keys`` (bool, Nk) marks their region.
+
+    On the CPU in one pass of torch ops over the keys (:mod:`.modulated_single_pass`: no fused CPU kernel reports a
+    row's extremes, and the products and exponentials run as fast as the flash kernel's); elsewhere in three passes
+    around the device's fused kernels (:func:`_fused_kernel_modulated_rows`). Returned in the dtype of ``v``.
+    """
+    if q.device.type == "cpu":
+        return single_pass_modulated_rows(q, k, v, own_keys, lam, scale, score_chunk_elements).to(v.dtype)
+    return _fused_kernel_modulated_rows(q, k, v, own_keys, lam, scale, score_chunk_elements, key_chunk)
+
+
+def _fused_kernel_modulated_rows(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, own_keys: torch.Tensor,
+                                 lam: float, scale: float, score_chunk_elements: int, key_chunk: int) -> torch.Tensor:
+    """:func:`_modulated_rows` around fused attention kernels that report their log-sum-exp (CUDA's).
 
     Three passes over the keys, the last two at scale (1 - lam) * scale: the extremum pass over all keys (score
     blocks of at most ``score_chunk_elements``), then the larger key subset attended over all of k and v with a
@@ -332,15 +349,13 @@ def _attention_with_lse(
     score_chunk_elements: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Attention output with the score bias ``key_bias`` (Nk,; None: no bias) added to every row, and its float32
-    log-sum-exp of biased scaled scores, shape (B, heads, Nq), from a fused kernel that broadcasts the bias row.
+    log-sum-exp of biased scaled scores, shape (B, heads, Nq), from CUDA's fused kernel that broadcasts the bias row.
 
-    Where no fused kernel reports the log-sum-exp (other devices, CPU with a distinct value head_dim, or a CUDA build
-    whose memory-efficient kernel refuses the inputs), the output comes from torch SDPA, with whatever backend it picks
-    there, and the log-sum-exp from a chunked pass.
+    Where no fused kernel reports the log-sum-exp (devices other than CUDA, or a CUDA build whose memory-efficient
+    kernel refuses the inputs), the output comes from torch SDPA, with whatever backend it picks there, and the
+    log-sum-exp from a chunked pass. (The CPU runs VideoGrain in one pass of its own, without this function.)
     """
     bias = None if key_bias is None else key_bias.view(1, 1, 1, -1)
-    if q.device.type == "cpu" and q.shape[-1] == v.shape[-1]:
-        return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, attn_mask=bias, scale=scale)
     if q.device.type == "cuda":
         fused = _cuda_attention_with_lse(q, k, v, scale, key_bias)
         if fused is not None:

@@ -272,14 +272,80 @@ def test_modulated_cross_attention_with_arbitrary_region_pairs(same_kind):
     torch.testing.assert_close(out.double(), expected, atol=TOL, rtol=TOL)
 
 
-def test_modulated_attention_without_fused_log_sum_exp_kernel():
-    """A value head_dim unlike the query's has no CPU kernel reporting log-sum-exp: the chunked fallback runs."""
+def test_fused_kernel_path_without_a_log_sum_exp_kernel():
+    """The three-pass path CUDA takes, run on the CPU, where no fused kernel reports the log-sum-exp: its SDPA and
+    chunked log-sum-exp fallback, with a value head_dim unlike the query's and the source object in several chunks."""
     q, k, _ = make_qkv(16)
     v = torch.randn(2, 3, N, 8, generator=torch.Generator().manual_seed(3))
-    labels = canvas_labels(make_region("random"))
-    same = torch.eye(4, dtype=torch.bool)
-    out = modulated_attention(q, k, v, labels, labels, same, 0.3, score_chunk_elements=10_000)
-    torch.testing.assert_close(out.double(), dense_modulated(q, k, v, labels, labels, same, 0.3), atol=TOL, rtol=TOL)
+    own = ~make_region("random", seed=2).flatten().repeat(2)
+    with torch.no_grad():
+        out = region_attention._fused_kernel_modulated_rows(q, k, v, own, 0.3, 0.25, score_chunk_elements=10_000,
+                                                            key_chunk=16)
+    same = torch.tensor([[True, False], [True, True]])
+    expected = dense_modulated(q, k, v, torch.zeros(N, dtype=torch.long), (~own).long(), same, 0.3)
+    torch.testing.assert_close(out.double(), expected, atol=TOL, rtol=TOL)
+
+
+SINGLE_PASS_CASES = {  # name: (queries, keys, head_dim, v_head_dim, own-key fraction, score chunk)
+    "odd sizes, one key block": (37, 53, 24, 24, 0.6, 1 << 20),
+    "remainder key blocks": (37, 53, 16, 8, 0.6, 37 * 16 + 40),
+    "query blocks narrower than the rows": (37, 53, 16, 16, 0.6, 100),
+    "chunk below one aligned key block": (5, 19, 16, 16, 0.5, 7),
+    "own keys only": (20, 40, 16, 16, 1.0, 1 << 20),
+    "other keys only": (20, 40, 16, 16, 0.0, 1 << 20),
+}
+
+
+@pytest.mark.parametrize("lam", [0.25, 0.9, 1.0])
+@pytest.mark.parametrize("case", sorted(SINGLE_PASS_CASES))
+def test_single_pass_cpu_path_matches_dense_reference(case, lam):
+    from reco_core.attention.modulated_single_pass import single_pass_modulated_rows
+
+    queries, keys, head_dim, v_head_dim, own_fraction, chunk = SINGLE_PASS_CASES[case]
+    generator = torch.Generator().manual_seed(queries + keys)
+    q, k = (torch.randn(2, 3, n, head_dim, generator=generator) for n in (queries, keys))
+    v = torch.randn(2, 3, keys, v_head_dim, generator=generator)
+    own = torch.rand(keys, generator=generator) < own_fraction
+    out = single_pass_modulated_rows(q, k, v, own, lam, 1.0 / math.sqrt(head_dim), chunk)
+    same = torch.tensor([[True, False], [True, True]])  # query label 0; key label 0: own, 1: the other region
+    expected = dense_modulated(q, k, v, torch.zeros(queries, dtype=torch.long), (~own).long(), same, lam)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out.double(), expected, atol=TOL, rtol=TOL)
+
+
+@pytest.mark.parametrize("logits", ["large positive", "large negative"])
+def test_single_pass_recentres_rows_whose_scores_leave_the_fixed_reference_range(logits):
+    """Scores far beyond +-FIXED_REFERENCE_LIMIT: exp(score) would overflow to inf, or every weight of a row would
+    underflow to 0, without the re-centred pass; float32 scores of that size carry rounding of about 1e-5."""
+    from reco_core.attention.modulated_single_pass import FIXED_REFERENCE_LIMIT, single_pass_modulated_rows
+
+    generator = torch.Generator().manual_seed(5)
+    direction = torch.randn(16, generator=generator)
+    k = torch.randn(1, 2, 60, 16, generator=generator) + 3 * direction
+    v = torch.randn(1, 2, 60, 16, generator=generator)
+    sign = 1.0 if logits == "large positive" else -1.0
+    q = torch.randn(1, 2, 30, 16, generator=generator) + sign * 16 * direction
+    own = torch.rand(60, generator=generator) < 0.7
+    scores = (q @ k.transpose(-1, -2)) * 0.25 * 0.6
+    assert (scores.amax(-1).abs() > 2.5 * FIXED_REFERENCE_LIMIT).all()
+    out = single_pass_modulated_rows(q, k, v, own, 0.4, 0.25, 1 << 20)
+    same = torch.tensor([[True, False], [True, True]])
+    expected = dense_modulated(q, k, v, torch.zeros(30, dtype=torch.long), (~own).long(), same, 0.4)
+    torch.testing.assert_close(out.double(), expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
+def test_single_pass_accumulates_low_precision_in_float32_and_keeps_float64(dtype):
+    from reco_core.attention.modulated_single_pass import single_pass_modulated_rows
+
+    q, k, v = (t.to(dtype) for t in make_qkv(16, batch=1, heads=2))
+    own = ~make_region("random").flatten().repeat(2)
+    out = single_pass_modulated_rows(q, k, v, own, 0.3, 0.25, 2_000)
+    same = torch.tensor([[True, False], [True, True]])
+    expected = dense_modulated(q, k, v, torch.zeros(N, dtype=torch.long), (~own).long(), same, 0.3)
+    assert out.dtype == (torch.float32 if dtype == torch.bfloat16 else torch.float64)
+    tolerance = 1e-2 if dtype == torch.bfloat16 else 1e-12
+    torch.testing.assert_close(out.double(), expected, atol=tolerance, rtol=tolerance)
 
 
 def test_modulated_attention_rejects_bad_inputs():
