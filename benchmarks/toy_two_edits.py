@@ -77,10 +77,11 @@ class ToyGraph:
 
     def canvas(self, source: torch.Tensor, instruction: str):
         """ReCoCanvas on the whole clip: (positive, negative, latent, layout)."""
-        negative = [[torch.zeros_like(self.text(instruction)[0][0]), {"pooled_output": None}]]
+        positive = self.text(instruction)
+        negative = [[torch.zeros_like(positive[0][0]), {"pooled_output": None}]]
         frames, height, width = source.shape[:3]
         return self.nodes.canvas_node.ReCoCanvas.execute(
-            source, self.vae, self.text(instruction), negative, width=width, height=height, length=frames,
+            source, self.vae, positive, negative, width=width, height=height, length=frames,
             fit="stretch", mode="edit", start_frame=0).result[:4]
 
     def sample(self, canvas, region_mode: str = "off", region_mask=None, regions=None) -> torch.Tensor:
@@ -99,23 +100,23 @@ class ToyGraph:
         canvas = self.canvas(source, instruction)
         return self.edited(self.sample(canvas, **sampling), canvas)
 
-    def regions(self, edits: SeveralEdits):
-        masks = [torch.from_numpy(mask).float() for mask in edits.masks]
+    def regions(self, masks: list[torch.Tensor], edits: SeveralEdits):
+        """ReCoRegionInstructions over each region's mask and its own instruction."""
         pairs = [item for mask, words in zip(masks, edits.instructions) for item in (mask, self.text(words))]
-        return masks, self.nodes.region_instructions_node.ReCoRegionInstructions.execute(*pairs).result[0]
+        return self.nodes.region_instructions_node.ReCoRegionInstructions.execute(*pairs).result[0]
 
 
 def run_case(graph: ToyGraph, case: str, source: torch.Tensor, edits: SeveralEdits) -> torch.Tensor:
     joined = edits.clip.instruction
-    masks, regions = graph.regions(edits)
+    masks = [torch.from_numpy(mask).float() for mask in edits.masks]
     if case == CASES[0]:
         return graph.edit(source, joined)
     if case == CASES[1]:
         return graph.edit(source, joined, region_mode="mask", region_mask=torch.from_numpy(edits.clip.mask).float())
     if case == CASES[2]:
-        return graph.edit(source, joined, regions=regions)
+        return graph.edit(source, joined, regions=graph.regions(masks, edits))
     if case == CASES[3]:
-        return graph.edit(source, joined, region_mode="mask", regions=regions)
+        return graph.edit(source, joined, region_mode="mask", regions=graph.regions(masks, edits))
     if case == CASES[4]:
         canvas = graph.canvas(source, joined)
         samples = native_masked_sample(graph.model, canvas[0], canvas[1], canvas[2], canvas[3], masks,
