@@ -62,9 +62,9 @@ def test_toy_workflow_writes_the_edit_of_a_held_out_clip(demo_edit):
     assert scores[EDIT_LABEL]["frame_psnr"] != scores[COPY_LABEL]["frame_psnr"]  # it generated, it did not copy
 
 
-# What the shipped toy does reach (third build, 2026-11-28): it keeps the scene. On this clip the committed workflow
-# scored 21.9 dB background PSNR; the second build, which sampled noise, scored about 14, and so does a graph that
-# loses the source (a broken VACE context, a hook that scrambles the seam's attention).
+# What the shipped toy does reach (fourth build, 2026-11-29): it keeps the scene. On this clip the workflow scored
+# 23.4 dB background PSNR in process; the second build, which sampled noise, scored about 14, and so does a graph
+# that loses the source (a broken VACE context, a hook that scrambles the seam's attention).
 KEEPS_SCENE_DB = 18.0
 
 
@@ -73,15 +73,21 @@ def test_toy_edit_keeps_the_scene_of_the_source(demo_edit):
     assert scores[EDIT_LABEL]["background_psnr"] >= KEEPS_SCENE_DB, f"{clip.clip_id}: {json.dumps(scores)}"
 
 
-# The issue's bars are not met yet: the third build keeps the scene (about 22 dB background, against the 28 asked here)
-# but its object edits are partial or land on the wrong object (here it fades the red square, not the purple circle).
-# Strict: once rebuilt weights pass, this fails as XPASS and the marker must go.
-@pytest.mark.xfail(strict=True, reason="the shipped toy keeps the scene but its object edits are partial; "
-                                       "see docs/RESULTS.md")
-def test_toy_edit_meets_the_quality_bar(demo_edit):
+def test_toy_edit_removes_the_named_object(demo_edit):
+    """The issue's edit bars on the demo removal: the purple circle goes (target PSNR over copying the source) and
+    the pixels that change are the circle's (IoU). The third build faded the red square instead and failed both;
+    the fourth scored +12.2 dB and IoU 0.60 in process."""
     clip, _, scores = demo_edit
     ours, copy = scores[EDIT_LABEL], scores[COPY_LABEL]
     report = f"{clip.clip_id} '{clip.instruction}': {json.dumps(scores, indent=1)}"
     assert ours["target_psnr"] >= copy["target_psnr"] + TARGET_GAIN_DB - MARGIN_DB, report
-    assert ours["background_psnr"] >= BACKGROUND_DB - MARGIN_DB, report
     assert ours["iou"] >= IOU - IOU_MARGIN, report
+
+
+# The background bar is not met: this VAE's round trip alone allows about 26.5 dB (docs/RESULTS.md), under the 28
+# asked here. Strict: once rebuilt weights pass, this fails as XPASS and the marker must go.
+@pytest.mark.xfail(strict=True, reason="the toy VAE caps background PSNR under the bar; see docs/RESULTS.md")
+def test_toy_edit_keeps_the_background_at_the_bar(demo_edit):
+    clip, _, scores = demo_edit
+    report = f"{clip.clip_id} '{clip.instruction}': {json.dumps(scores, indent=1)}"
+    assert scores[EDIT_LABEL]["background_psnr"] >= BACKGROUND_DB - MARGIN_DB, report
