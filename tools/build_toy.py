@@ -18,6 +18,8 @@ Stages, in order (each reads what the earlier ones wrote, so a later stage can b
   weights    LoRAs at the third build's budget (2,000 steps) with the paper's region-loss weights and with larger
              ones, per seed (--seeds), scored; table in work/weights/table.md
              (both sweeps train on the first 96 train rows, the third build's split)
+  budget     LoRAs with more train rows and steps, from the third build's settings to the shipped ones, per seed
+             (--seeds), scored on the test clips and on the demo clip; table in work/budget/table.md
 `dit`, `decoder` and `data` depend only on the VAE's encoder, so on a machine with spare cores they may run as three
 processes side by side (`--stages dit`, `--stages decoder`, `--stages data`): the files come out the same.
 """
@@ -31,7 +33,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +49,8 @@ from reco_core.toy.text_encoder import TEXT_ENCODER_FILE, ToyTextEncoder  # noqa
 from reco_core.toy.vae_training import VAE_FILE, VaePhase, VaeTrainSettings, refine_decoder, train_vae  # noqa: E402
 from reco_core.toy.world import vocabulary  # noqa: E402
 
-STAGES = ("text", "vae", "dit", "decoder", "data", "lora", "eval", "demo", "inference", "ablation", "weights")
+STAGES = ("text", "vae", "dit", "decoder", "data", "lora", "eval", "demo", "inference", "ablation", "weights",
+          "budget")
 LORA_FILE = "reco_toy_lora.safetensors"
 DEMO_FILE = "demo_source.mp4"
 # The fourth build's LoRA trains on 480 rows (120 per task); the third build's 96 were too few to tell the objects
@@ -66,7 +69,8 @@ ABLATION_LOSSES = {"L_ic only": (0.0, 0.0), "+ L_latent": (1e-3, 0.0), "+ L_attn
 # At the paper's weights (1e-3 each) the region losses move the toy's total loss by about 2 %; the weights sweep
 # trains at the third build's LoRA budget (2,000 steps) with them and with L_latent 10x and L_attn 100x larger.
 WEIGHTS_STEPS = 2000
-WEIGHTS_LOSSES = {"paper weights (1e-3, 1e-3)": (1e-3, 1e-3), "L_latent 1e-2, L_attn 1e-1": (1e-2, 1e-1)}
+PAPER_WEIGHTS, LARGER_WEIGHTS = (1e-3, 1e-3), (1e-2, 1e-1)
+WEIGHTS_LOSSES = {"paper weights (1e-3, 1e-3)": PAPER_WEIGHTS, "L_latent 1e-2, L_attn 1e-1": LARGER_WEIGHTS}
 # Region constraint at inference on the shipped LoRA ("mask" uses each clip's true edit mask).
 INFERENCE_MODES = {
     "region off": ConstraintSettings(),
@@ -91,7 +95,35 @@ DECODER_PHASES = (VaePhase(steps=600, batch=2, frames=9, learning_rate=5e-4, lat
 # larger pair (L_latent 10x, L_attn 100x the paper's), which moved removals most.
 LORA_SETTINGS = dict(rank=32, learning_rate=1e-3, steps=4000, grad_accumulation=2, mixed_precision="fp32",
                      gradient_checkpointing=False, seed=0, shift=TOY_SHIFT, checkpoint_every=0, log_every=25,
-                     lambda_latent=1e-2, lambda_attn=1e-1)
+                     lambda_latent=LARGER_WEIGHTS[0], lambda_attn=LARGER_WEIGHTS[1])
+
+
+@dataclass(frozen=True)
+class LoraRun:
+    """One LoRA of a sweep, besides LORA_SETTINGS: the first `rows` train rows, `steps`, the region losses' weights."""
+
+    rows: int
+    steps: int
+    lambda_latent: float
+    lambda_attn: float
+
+
+def _loss_runs(rows: int, steps: int, losses: dict[str, tuple[float, float]]) -> dict[str, LoraRun]:
+    return {label: LoraRun(rows, steps, *weights) for label, weights in losses.items()}
+
+
+ABLATION_RUNS = _loss_runs(SWEEP_TRAIN_ROWS, ABLATION_STEPS, ABLATION_LOSSES)
+WEIGHTS_RUNS = _loss_runs(SWEEP_TRAIN_ROWS, WEIGHTS_STEPS, WEIGHTS_LOSSES)
+# From the third build's LoRA (its first row) to the shipped one (its last), one change at a time: rows, the region
+# losses' weights, steps. Scored on every test clip and on the demo clip, which the third build got wrong.
+BUDGET_RUNS = {
+    "96 rows, 2,000 steps, paper weights": LoraRun(SWEEP_TRAIN_ROWS, WEIGHTS_STEPS, *PAPER_WEIGHTS),
+    "480 rows, 2,000 steps, paper weights": LoraRun(TRAIN_ROWS, WEIGHTS_STEPS, *PAPER_WEIGHTS),
+    "480 rows, 2,000 steps, L_latent 1e-2, L_attn 1e-1": LoraRun(TRAIN_ROWS, WEIGHTS_STEPS, *LARGER_WEIGHTS),
+    "480 rows, 4,000 steps, L_latent 1e-2, L_attn 1e-1 (shipped)": LoraRun(TRAIN_ROWS, LORA_SETTINGS["steps"],
+                                                                          *LARGER_WEIGHTS),
+}
+BUDGET_SEEDS = (0,)
 
 
 def say(message: str) -> None:
@@ -286,62 +318,94 @@ def _slug(label: str) -> str:
 def stage_ablation(work: Path, assets: Path, clips: int | None = None,
                    seeds: tuple[int, ...] = ABLATION_SEEDS) -> None:
     """The region losses on and off at equal budget (ABLATION_STEPS), per seed."""
-    _loss_sweep(work / "ablation", work, assets, ABLATION_LOSSES, ABLATION_STEPS, clips, seeds)
+    _lora_sweep(work / "ablation", work, assets, ABLATION_RUNS, clips, seeds)
 
 
 def stage_weights(work: Path, assets: Path, clips: int | None = None,
                   seeds: tuple[int, ...] = ABLATION_SEEDS) -> None:
     """The region losses' weights at the third build's LoRA budget, per seed."""
-    _loss_sweep(work / "weights", work, assets, WEIGHTS_LOSSES, WEIGHTS_STEPS, clips, seeds)
+    _lora_sweep(work / "weights", work, assets, WEIGHTS_RUNS, clips, seeds)
 
 
-def _loss_sweep(folder: Path, work: Path, assets: Path, losses: dict[str, tuple[float, float]], steps: int,
-                clips: int | None, seeds: tuple[int, ...]) -> None:
-    """Each (losses, seed) LoRA trained and scored once; files already there are reused, so runs can resume."""
+def stage_budget(work: Path, assets: Path, clips: int | None = None, seeds: tuple[int, ...] = BUDGET_SEEDS) -> None:
+    """More train rows and steps, from the third build's LoRA to the shipped one, per seed; demo clip scored too."""
+    _lora_sweep(work / "budget", work, assets, BUDGET_RUNS, clips, seeds, demo=True, columns=BUDGET_COLUMNS)
+
+
+def _lora_sweep(folder: Path, work: Path, assets: Path, runs: dict[str, LoraRun], clips: int | None,
+                seeds: tuple[int, ...], demo: bool = False,
+                columns: tuple[tuple[str, str], ...] | None = None) -> None:
+    """Each (run, seed) LoRA trained and scored once; files already there are reused, so runs can resume. `demo`
+    also scores the demo clip (the summary's "demo" group), edited as `make demo` edits it."""
     from reco_core.toy.metrics import evaluate
 
     test, vae = scored_split(work, clips), assets / VAE_FILE
-    train = first_rows(work / "train", SWEEP_TRAIN_ROWS)
     for seed in seeds:
-        for label, (lambda_latent, lambda_attn) in losses.items():
+        for label, run in runs.items():
             name = f"{_slug(label)}-s{seed}"
             scores = folder / f"{name}.json"
             if scores.is_file():
                 continue
             lora = folder / f"{name}.safetensors"
             if not lora.is_file():
-                config = _lora_config(work, assets, lora, train, steps=steps, seed=seed, lambda_latent=lambda_latent,
-                                      lambda_attn=lambda_attn)
+                config = _lora_config(work, assets, lora, first_rows(work / "train", run.rows), steps=run.steps,
+                                      seed=seed, lambda_latent=run.lambda_latent, lambda_attn=run.lambda_attn)
                 _train_lora(config)
             pred = edit_split(test, assets / DIT_FILE, vae, lora, work / "pred" / folder.name / name)
-            result = evaluate(test, {label: pred})
-            scores.write_text(json.dumps({"losses": label, "seed": seed, "summary": result["summary"][label]},
-                                         indent=1, default=str))
-            say(f"{folder.name} {name}: {json.dumps(result['summary'][label]['overall'], default=str)}")
-    table = ablation_table(folder, losses)
+            summary = evaluate(test, {label: pred})["summary"][label]
+            if demo:
+                summary["demo"] = demo_scores(assets, lora, work / "pred" / folder.name / f"{name}-demo")
+            scores.write_text(json.dumps({"run": label, "seed": seed, "summary": summary}, indent=1, default=str))
+            say(f"{folder.name} {name}: {json.dumps(summary['overall'], default=str)}")
+    table = ablation_table(folder, runs, columns or ABLATION_COLUMNS)
     (folder / "table.md").write_text(table)
     say(table)
+
+
+def demo_scores(assets: Path, lora_file: Path, out: Path) -> dict:
+    """The demo clip's source through an mp4 (as the workflow reads it), edited headless at the toy's settings, and
+    its edit's metrics from `score_edit` (the figures `make demo` prints)."""
+    from reco_core.canvas import CanvasSpec
+    from reco_core.pipeline import ReCoPipeline, SamplingSettings
+    from reco_core.toy.demo import EDIT_LABEL, demo_clip, score_edit
+    from reco_core.video_io import read_video, write_video
+
+    clip, out = demo_clip(), out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    write_video(out / "source.mp4", torch.from_numpy(clip.source).float() / 255, 16.0)
+    source, _ = read_video(out / "source.mp4")
+    frames, size = clip.source.shape[:2]
+    pipeline = ReCoPipeline.from_files(assets / DIT_FILE, assets / VAE_FILE, lora_file)
+    prompt = ToyTextEncoder.load(assets / TEXT_ENCODER_FILE).encode(clip.instruction)
+    result = pipeline.edit(source, prompt, None, CanvasSpec(size, size, frames),
+                           SamplingSettings(steps=TOY_STEPS, cfg=TOY_CFG, shift=TOY_SHIFT, seed=0))
+    write_video(out / "edit.mp4", result.edited, 16.0)
+    return score_edit(out / "edit.mp4", out / "source.mp4", clip)[EDIT_LABEL]
 
 
 # (task group, metric): the overall scores, and the removal's target PSNR, where the region losses act most.
 ABLATION_COLUMNS = (("overall", "target_psnr"), ("overall", "background_psnr"), ("overall", "iou"),
                     ("overall", "frame_psnr"), ("remove", "target_psnr"))
+# The budget sweep adds the other tasks, the removal's IoU and the demo clip.
+BUDGET_COLUMNS = (*ABLATION_COLUMNS, ("remove", "iou"), ("add", "target_psnr"), ("replace", "target_psnr"),
+                  ("style", "frame_psnr"), ("demo", "target_psnr"), ("demo", "background_psnr"), ("demo", "iou"))
 
 
-def ablation_table(folder: Path, losses: dict[str, tuple[float, float]]) -> str:
-    """Markdown: per loss set, each column's mean +- std over the seeds scored (all test clips scored)."""
+def ablation_table(folder: Path, runs: dict[str, LoraRun], columns: tuple[tuple[str, str], ...] = ABLATION_COLUMNS
+                   ) -> str:
+    """Markdown: per run, each column's mean +- std over the seeds scored (all test clips scored)."""
     import statistics
 
-    runs: dict[str, list[dict]] = {}
+    records_of: dict[str, list[dict]] = {}
     for path in sorted(folder.glob("*.json")):
         record = json.loads(path.read_text())
-        runs.setdefault(record["losses"], []).append(record)
-    header = " | ".join(metric if group == "overall" else f"{group} {metric}" for group, metric in ABLATION_COLUMNS)
-    lines = [f"| losses | seeds | {header} |", "|---" * (len(ABLATION_COLUMNS) + 2) + "|"]
-    for label in losses:
-        records = runs.get(label, [])
+        records_of.setdefault(record["run"], []).append(record)
+    header = " | ".join(metric if group == "overall" else f"{group} {metric}" for group, metric in columns)
+    lines = [f"| run | seeds | {header} |", "|---" * (len(columns) + 2) + "|"]
+    for label in runs:
+        records = records_of.get(label, [])
         cells = []
-        for group, metric in ABLATION_COLUMNS:
+        for group, metric in columns:
             values = [record["summary"][group][metric] for record in records]
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
             cells.append(f"{statistics.mean(values):.2f} +- {spread:.2f}" if values else "n/a")
@@ -364,9 +428,11 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=REPO / "build" / "toy", help="intermediate files and results")
     parser.add_argument("--assets", type=Path, default=REPO / "assets" / "toy", help="where the shipped files go")
     parser.add_argument("--stages", default="all", help=f"comma-separated subset of {','.join(STAGES)}, or all")
-    parser.add_argument("--clips", type=int, help="score only the first N test clips (eval, inference, ablation)")
-    parser.add_argument("--seeds", default=",".join(map(str, ABLATION_SEEDS)),
-                        help="the ablation and weights stages' seeds")
+    parser.add_argument("--clips", type=int,
+                        help="score only the first N test clips (eval, inference, ablation, weights, budget)")
+    parser.add_argument("--seeds", help="the ablation, weights and budget stages' seeds (default: "
+                                        f"{','.join(map(str, ABLATION_SEEDS))} for the first two, "
+                                        f"{','.join(map(str, BUDGET_SEEDS))} for budget)")
     args = parser.parse_args()
     stages = STAGES if args.stages == "all" else tuple(args.stages.split(","))
     unknown = [stage for stage in stages if stage not in STAGES]
@@ -379,8 +445,8 @@ def main() -> int:
     for stage in stages:
         started = time.perf_counter()
         say(f"== {stage}")
-        options = {"clips": args.clips} if stage in ("eval", "inference", "ablation", "weights") else {}
-        if stage in ("ablation", "weights"):
+        options = {"clips": args.clips} if stage in ("eval", "inference", "ablation", "weights", "budget") else {}
+        if stage in ("ablation", "weights", "budget") and args.seeds:
             options["seeds"] = tuple(int(seed) for seed in args.seeds.split(","))
         globals()[f"stage_{stage}"](args.work.resolve(), args.assets.resolve(), **options)
         timings[stage] = time.perf_counter() - started
