@@ -1,0 +1,60 @@
+"""The toy build's sweep bookkeeping: the tables RESULTS.md quotes, and the train subsets the sweeps train on."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import pytest
+
+from harness.comfy_server import REPO
+
+
+@pytest.fixture(scope="module")
+def build_toy():
+    """tools/ is not a package; load the build script from its file (its imports are the core's)."""
+    if "build_toy" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("build_toy", REPO / "tools" / "build_toy.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    return sys.modules["build_toy"]
+
+
+def _record(folder, run, seed, **groups):
+    (folder / f"{run}-s{seed}.json").write_text(json.dumps({"run": run, "seed": seed, "summary": groups}))
+
+
+def test_the_table_gives_mean_and_spread_over_seeds_and_marks_runs_not_scored(build_toy, tmp_path):
+    runs = {"a": build_toy.LoraRun(96, 200, 0.0, 0.0), "b": build_toy.LoraRun(480, 4000, 1e-2, 1e-1)}
+    _record(tmp_path, "a", 0, overall={"target_psnr": 10.0}, demo={"iou": 0.5})
+    _record(tmp_path, "a", 1, overall={"target_psnr": 12.0}, demo={"iou": 0.7})
+
+    table = build_toy.ablation_table(tmp_path, runs, (("overall", "target_psnr"), ("demo", "iou")))
+
+    lines = table.splitlines()
+    assert lines[0] == "| run | seeds | target_psnr | demo iou |"
+    assert lines[2] == "| a | 0,1 | 11.00 +- 1.41 | 0.60 +- 0.14 |"
+    assert lines[3] == "| b | - | n/a | n/a |"
+
+
+def test_first_rows_copies_a_split_prefix_with_its_files(build_toy, tmp_path):
+    split = tmp_path / "train"
+    rows = []
+    for index in range(3):
+        row = {key: f"{folder}/{index}.{suffix}" for key, folder, suffix in (
+            ("src_video", "src", "mp4"), ("tar_video", "tar", "mp4"), ("mask_video", "mask", "mp4"),
+            ("prompt_embeds", "embeds", "safetensors"))}
+        for relative in row.values():
+            (split / relative).parent.mkdir(parents=True, exist_ok=True)
+            (split / relative).write_text(f"{relative} bytes")
+        rows.append({**row, "clip_id": f"train-{index}"})
+    (split / "manifest.json").write_text(json.dumps(rows))
+
+    subset = build_toy.first_rows(split, 2)
+
+    assert subset == tmp_path / "train-first2"
+    assert json.loads((subset / "manifest.json").read_text()) == rows[:2]
+    assert (subset / "src/1.mp4").read_text() == "src/1.mp4 bytes"
+    assert not (subset / "src/2.mp4").exists()
