@@ -58,3 +58,19 @@ def test_first_rows_copies_a_split_prefix_with_its_files(build_toy, tmp_path):
     assert json.loads((subset / "manifest.json").read_text()) == rows[:2]
     assert (subset / "src/1.mp4").read_text() == "src/1.mp4 bytes"
     assert not (subset / "src/2.mp4").exists()
+
+
+def test_first_rows_leaves_a_complete_subset_untouched(build_toy, tmp_path):
+    split = tmp_path / "train"
+    (split / "src").mkdir(parents=True)
+    row = {"src_video": "src/0.mp4", "tar_video": "src/0.mp4", "mask_video": "src/0.mp4",
+           "prompt_embeds": "src/0.mp4"}
+    (split / "src/0.mp4").write_text("clip")
+    (split / "manifest.json").write_text(json.dumps([row]))
+    subset = build_toy.first_rows(split, 1)
+    written = (subset / "src/0.mp4").stat().st_mtime_ns
+    (split / "src/0.mp4").write_text("changed")
+
+    assert build_toy.first_rows(split, 1) == subset
+    assert (subset / "src/0.mp4").stat().st_mtime_ns == written
+    assert (subset / "src/0.mp4").read_text() == "clip"
