@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 
 import pytest
 
-from harness.comfy_server import REPO
+from harness.toy_assets import load_tool
 
 
 @pytest.fixture(scope="module")
 def build_toy():
-    """tools/ is not a package; load the build script from its file (its imports are the core's)."""
-    if "build_toy" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("build_toy", REPO / "tools" / "build_toy.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return sys.modules["build_toy"]
+    return load_tool("build_toy")
 
 
 def _record(folder, run, seed, **groups):

@@ -14,14 +14,19 @@ from types import ModuleType
 from harness.comfy_server import REPO
 
 
-def load_setup_env() -> ModuleType:
-    """tools/ is not a package; load set-up from its file (it needs only the standard library)."""
-    if "setup_env" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("setup_env", REPO / "tools" / "setup_env.py")
+def load_tool(name: str) -> ModuleType:
+    """tools/ is not a package; load one of its scripts from its file, once per session."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
-    return sys.modules["setup_env"]
+    return sys.modules[name]
+
+
+def load_setup_env() -> ModuleType:
+    """Set-up's script (it needs only the standard library)."""
+    return load_tool("setup_env")
 
 
 def install_toy_assets(base: Path) -> list[Path]:
