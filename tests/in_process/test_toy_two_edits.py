@@ -18,8 +18,8 @@ from reco_core.toy.world import make_two_removals
 
 REGIONS_MASK = CASES[3]  # region instructions with region_mode mask
 CLIP = 1
-# Measured on this clip (fourth build, benchmarks/results/toy_two_edits.json): the two regions gain 10.6 and 13.4 dB
-# over copying, background 21.0 dB; over the 8 clips, region_mode off misses a removal in 2 (the third build: in 8).
+# Measured on this clip (fourth build, benchmarks/results/toy_two_edits.json): the two regions gain 11.3 and 14.1 dB
+# over copying, background 22.8 dB; over the 8 clips, region_mode off misses a removal in 2 (the third build: in 8).
 KEEPS_SCENE_DB = 18.0
 
 
