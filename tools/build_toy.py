@@ -273,12 +273,16 @@ def scored_split(work: Path, clips: int | None) -> Path:
 
 def first_rows(split: Path, count: int) -> Path:
     """The first ``count`` rows of a split folder, copied to ``<split>-first<count>`` (the manifest readers refuse
-    links out of their folder). The trainer's cache is keyed by file contents, so copied rows hit it.
+    links out of their folder), or the split itself when it has no more rows. The trainer's cache is keyed by file
+    contents, so copied rows hit it.
 
     The manifest is written last, so a subset whose manifest already lists these rows is complete and is left as it
     is: a sweep running beside another never rewrites files the other's trainer is reading."""
+    every_row = json.loads((split / "manifest.json").read_text())
+    if count >= len(every_row):
+        return split
     subset = split.with_name(f"{split.name}-first{count}")
-    rows = json.loads((split / "manifest.json").read_text())[:count]
+    rows = every_row[:count]
     manifest = subset / "manifest.json"
     if manifest.is_file() and json.loads(manifest.read_text()) == rows:
         return subset
@@ -323,6 +327,14 @@ def _slug(label: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in label).strip("_")
 
 
+# (task group, metric): the overall scores, and the removal's target PSNR, where the region losses act most.
+ABLATION_COLUMNS = (("overall", "target_psnr"), ("overall", "background_psnr"), ("overall", "iou"),
+                    ("overall", "frame_psnr"), ("remove", "target_psnr"))
+# The budget sweep adds the other tasks, the removal's IoU and the demo clip.
+BUDGET_COLUMNS = (*ABLATION_COLUMNS, ("remove", "iou"), ("add", "target_psnr"), ("replace", "target_psnr"),
+                  ("style", "frame_psnr"), ("demo", "target_psnr"), ("demo", "background_psnr"), ("demo", "iou"))
+
+
 def stage_ablation(work: Path, assets: Path, clips: int | None = None,
                    seeds: tuple[int, ...] = ABLATION_SEEDS) -> None:
     """The region losses on and off at equal budget (ABLATION_STEPS), per seed."""
@@ -337,16 +349,17 @@ def stage_weights(work: Path, assets: Path, clips: int | None = None,
 
 def stage_budget(work: Path, assets: Path, clips: int | None = None, seeds: tuple[int, ...] = BUDGET_SEEDS) -> None:
     """More train rows and steps, from the third build's LoRA to the shipped one, per seed; demo clip scored too."""
-    _lora_sweep(work / "budget", work, assets, BUDGET_RUNS, clips, seeds, demo=True, columns=BUDGET_COLUMNS)
+    _lora_sweep(work / "budget", work, assets, BUDGET_RUNS, clips, seeds, BUDGET_COLUMNS)
 
 
 def _lora_sweep(folder: Path, work: Path, assets: Path, runs: dict[str, LoraRun], clips: int | None,
-                seeds: tuple[int, ...], demo: bool = False,
-                columns: tuple[tuple[str, str], ...] | None = None) -> None:
-    """Each (run, seed) LoRA trained and scored once; files already there are reused, so runs can resume. `demo`
-    also scores the demo clip (the summary's "demo" group), edited as `make demo` edits it."""
+                seeds: tuple[int, ...], columns: tuple[tuple[str, str], ...] = ABLATION_COLUMNS) -> None:
+    """Each (run, seed) LoRA trained and scored once; files already there are reused, so runs can resume. When the
+    table has "demo" columns, the demo clip is scored too (the summary's "demo" group), edited as `make demo` edits
+    it."""
     from reco_core.toy.metrics import evaluate
 
+    demo = any(group == "demo" for group, _ in columns)
     test, vae = scored_split(work, clips), assets / VAE_FILE
     for seed in seeds:
         for label, run in runs.items():
@@ -365,7 +378,7 @@ def _lora_sweep(folder: Path, work: Path, assets: Path, runs: dict[str, LoraRun]
                 summary["demo"] = demo_scores(assets, lora, work / "pred" / folder.name / f"{name}-demo")
             scores.write_text(json.dumps({"run": label, "seed": seed, "summary": summary}, indent=1, default=str))
             say(f"{folder.name} {name}: {json.dumps(summary['overall'], default=str)}")
-    table = ablation_table(folder, runs, columns or ABLATION_COLUMNS)
+    table = ablation_table(folder, runs, columns)
     (folder / "table.md").write_text(table)
     say(table)
 
@@ -389,14 +402,6 @@ def demo_scores(assets: Path, lora_file: Path, out: Path) -> dict:
                            SamplingSettings(steps=TOY_STEPS, cfg=TOY_CFG, shift=TOY_SHIFT, seed=0))
     write_video(out / "edit.mp4", result.edited, 16.0)
     return score_edit(out / "edit.mp4", out / "source.mp4", clip)[EDIT_LABEL]
-
-
-# (task group, metric): the overall scores, and the removal's target PSNR, where the region losses act most.
-ABLATION_COLUMNS = (("overall", "target_psnr"), ("overall", "background_psnr"), ("overall", "iou"),
-                    ("overall", "frame_psnr"), ("remove", "target_psnr"))
-# The budget sweep adds the other tasks, the removal's IoU and the demo clip.
-BUDGET_COLUMNS = (*ABLATION_COLUMNS, ("remove", "iou"), ("add", "target_psnr"), ("replace", "target_psnr"),
-                  ("style", "frame_psnr"), ("demo", "target_psnr"), ("demo", "background_psnr"), ("demo", "iou"))
 
 
 def ablation_table(folder: Path, runs: dict[str, LoraRun], columns: tuple[tuple[str, str], ...] = ABLATION_COLUMNS

@@ -58,7 +58,7 @@ def test_first_rows_leaves_a_complete_subset_untouched(build_toy, tmp_path):
     row = {"src_video": "src/0.mp4", "tar_video": "src/0.mp4", "mask_video": "src/0.mp4",
            "prompt_embeds": "src/0.mp4"}
     (split / "src/0.mp4").write_text("clip")
-    (split / "manifest.json").write_text(json.dumps([row]))
+    (split / "manifest.json").write_text(json.dumps([row, {**row, "clip_id": "train-1"}]))
     subset = build_toy.first_rows(split, 1)
     written = (subset / "src/0.mp4").stat().st_mtime_ns
     (split / "src/0.mp4").write_text("changed")
@@ -66,3 +66,13 @@ def test_first_rows_leaves_a_complete_subset_untouched(build_toy, tmp_path):
     assert build_toy.first_rows(split, 1) == subset
     assert (subset / "src/0.mp4").stat().st_mtime_ns == written
     assert (subset / "src/0.mp4").read_text() == "clip"
+
+
+def test_first_rows_of_a_whole_split_is_the_split_itself(build_toy, tmp_path):
+    split = tmp_path / "train"
+    split.mkdir()
+    (split / "manifest.json").write_text(json.dumps([{"clip_id": "train-0"}]))
+
+    assert build_toy.first_rows(split, 1) == split
+    assert build_toy.first_rows(split, 5) == split
+    assert not (tmp_path / "train-first1").exists()
